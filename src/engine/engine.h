@@ -14,7 +14,8 @@
 #include "common/err.h"
 
 struct engine;        /* opaque; one per worker */
-struct engine_seq;    /* opaque; one running request inside an engine */
+struct engine_seq;    /* opaque; one running request inside an engine. Every engine's
+                       * struct engine_seq must begin with `const struct engine_ops *ops;` */
 
 /* Configuration for engine_open(). Strings are borrowed for the call. */
 struct engine_config {
