@@ -23,7 +23,8 @@ enum ggml_type {               /* tensor types, as numbered by ggml */
     GGML_TYPE_F32 = 0, GGML_TYPE_F16 = 1, GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q4_1 = 3,
     GGML_TYPE_Q5_0 = 6, GGML_TYPE_Q5_1 = 7, GGML_TYPE_Q8_0 = 8, GGML_TYPE_Q8_1 = 9,
     GGML_TYPE_Q2_K = 10, GGML_TYPE_Q3_K = 11, GGML_TYPE_Q4_K = 12, GGML_TYPE_Q5_K = 13,
-    GGML_TYPE_Q6_K = 14, GGML_TYPE_Q8_K = 15, GGML_TYPE_BF16 = 30,
+    GGML_TYPE_Q6_K = 14, GGML_TYPE_Q8_K = 15, GGML_TYPE_I8 = 24, GGML_TYPE_I16 = 25,
+    GGML_TYPE_I32 = 26, GGML_TYPE_I64 = 27, GGML_TYPE_F64 = 28, GGML_TYPE_BF16 = 30,
 };
 
 struct gguf_str {
@@ -59,6 +60,8 @@ struct gguf_file {
     struct gguf_tensor *tensors; /* owned array [n_tensors] */
     uint32_t alignment;        /* general.alignment, default 32 */
     const uint8_t *data;       /* start of the tensor data section */
+    uint32_t *tensor_index;    /* owned: open-addressed name hash, slot = tensor index + 1 */
+    size_t tensor_index_cap;   /* slots in tensor_index (power of two) */
 };
 
 /* Maps and validates path. On error returns < 0 (-ENOENT, -EACCES, LLMQ_EFORMAT,
