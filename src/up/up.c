@@ -40,6 +40,7 @@ struct up_cfg {
     long long port, gateways, workers, drain_timeout_ms, ready_timeout_ms;
     long long autoscale_sync_ms, autoscale_down_window_s;
     char *host, *engine, *model, *redis_url, *prefix, *autoscale, *state_file, *redis_server;
+    char *gateway_bin, *worker_bin;
 };
 
 struct up {
@@ -528,6 +529,8 @@ int up_main(int argc, char **argv)
         { "engine", CFG_STR, &cf->engine, "worker engine: synthetic | llama | upstream" },
         { "model", CFG_STR, &cf->model, "model file (GGUF) for --engine llama" },
         { "redis-url", CFG_STR, &cf->redis_url, "use this Redis instead of starting a private redis-server" },
+        { "gateway-bin", CFG_STR, &cf->gateway_bin, "llmq-gateway binary (default: next to llmq, $LLMQ_BIN_DIR, $PATH)" },
+        { "worker-bin", CFG_STR, &cf->worker_bin, "llmq-worker binary (default: next to llmq, $LLMQ_BIN_DIR, $PATH)" },
         { "redis-server", CFG_STR, &cf->redis_server, "redis-server binary to start" },
         { "prefix", CFG_STR, &cf->prefix, "Redis key prefix" },
         { "autoscale", CFG_STR, &cf->autoscale, "MIN:MAX: scale workers on queue lag (HPA rule)" },
@@ -584,6 +587,8 @@ int up_main(int argc, char **argv)
     }
 
     find_binaries(u);
+    if (cf->gateway_bin && *cf->gateway_bin) snprintf(u->gateway_bin, sizeof(u->gateway_bin), "%s", cf->gateway_bin);
+    if (cf->worker_bin && *cf->worker_bin) snprintf(u->worker_bin, sizeof(u->worker_bin), "%s", cf->worker_bin);
     if (learn_flags(u->gateway_bin, &u->gateway_flags) < 0 || !u->gateway_flags.len) {
         fprintf(stderr, "llmq up: cannot run %s --help (is llmq-gateway built?)\n", u->gateway_bin); goto out;
     }
