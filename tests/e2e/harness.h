@@ -261,4 +261,89 @@ static inline int h_http(int port, const char *method, const char *path, const c
     return status;
 }
 
+/* ---- a blocking WebSocket client for protocol-level tests (bad frames) ---- */
+
+/* Connects and upgrades GET /v1/ws. Returns the fd (101 received) or -status (e.g. -401)
+ * or -1. extra_headers: "K: v\r\n" lines or NULL. Leftover bytes after the head are lost,
+ * which is fine: the server sends nothing before the client speaks. */
+static inline int h_ws_connect(int port, const char *extra_headers, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) { close(fd); return -1; }
+    char req[1024];
+    int n = snprintf(req, sizeof(req), "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: llmq.v1\r\n%s\r\n",
+                     port, extra_headers ? extra_headers : "");
+    if (write(fd, req, (size_t)n) != n) { close(fd); return -1; }
+    char head[4096];
+    size_t len = 0;
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+    while (h_now_ms() < end && len + 1 < sizeof(head)) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t r = read(fd, head + len, 1);   /* byte by byte: stop exactly at the head's end */
+        if (r <= 0) break;
+        len += (size_t)r;
+        head[len] = 0;
+        if (strstr(head, "\r\n\r\n")) break;
+    }
+    int status = -1;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) { close(fd); return -1; }
+    if (status != 101) { close(fd); return -status; }
+    return fd;
+}
+
+/* Sends one frame; masked unless unmasked is set (which RFC 6455 forbids for clients). */
+static inline int h_ws_send(int fd, int fin_opcode, const void *data, size_t n, int unmasked)
+{
+    unsigned char f[16 + 65536];
+    if (n > 65536) return -1;
+    size_t hl = 2;
+    f[0] = (unsigned char)fin_opcode;
+    if (n < 126) f[1] = (unsigned char)n;
+    else { f[1] = 126; f[2] = (unsigned char)(n >> 8); f[3] = (unsigned char)n; hl = 4; }
+    if (!unmasked) {
+        f[1] |= 0x80;
+        const unsigned char m[4] = { 0x12, 0x34, 0x56, 0x78 };
+        memcpy(f + hl, m, 4);
+        hl += 4;
+        for (size_t i = 0; i < n; i++) f[hl + i] = ((const unsigned char *)data)[i] ^ m[i & 3];
+    } else {
+        memcpy(f + hl, data, n);
+    }
+    return write(fd, f, hl + n) == (ssize_t)(hl + n) ? 0 : -1;
+}
+
+/* Reads one whole frame (servers do not mask). Returns its opcode (1 text, 8 close, ...),
+ * 0 on EOF, -1 on timeout. The payload (NUL-terminated, truncated to cap-1) goes to out. */
+static inline int h_ws_read(int fd, char *out, size_t cap, int timeout_ms)
+{
+    unsigned char buf[1 << 16];
+    size_t len = 0;
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        if (len >= 2) {
+            size_t hl = 2;
+            uint64_t pl = buf[1] & 0x7f;
+            if (pl == 126 && len >= 4) { pl = (uint64_t)buf[2] << 8 | buf[3]; hl = 4; }
+            else if (pl == 127 && len >= 10) { pl = 0; for (int i = 0; i < 8; i++) pl = pl << 8 | buf[2 + i]; hl = 10; }
+            if ((pl < 126 || hl > 2) && len >= hl + pl) {
+                size_t c = pl < cap - 1 ? (size_t)pl : cap - 1;
+                memcpy(out, buf + hl, c);
+                out[c] = 0;
+                return buf[0] & 0x0f;
+            }
+        }
+        if (h_now_ms() > end || len == sizeof(buf)) return -1;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 50) <= 0) continue;
+        ssize_t r = read(fd, buf + len, 1);    /* one frame at a time, never past it */
+        if (r <= 0) return 0;
+        len += (size_t)r;
+    }
+}
+
 #endif
