@@ -1,0 +1,324 @@
+/* pull.c -- taking jobs: XGROUP CREATE, XREADGROUP (only while slots are free, on its own
+ * connection because it blocks), XAUTOCLAIM takeover of jobs whose lease expired, and the
+ * delivery checks of docs/QUEUE.md (attempts, state, deadline, DLQ) before a job joins the
+ * batch. Cancel messages arrive here too (they need the slot list). */
+#include "worker/worker.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PULL_BLOCK_MS 1000     /* < rconn ping timeout, so the pull connection stays "alive" */
+
+/* ---------------------------------------------------------------- slots */
+
+struct slot *slot_find(struct worker *w, const char *id, size_t len)
+{
+    for (struct slot *s = w->slots; s; s = s->next)
+        if (strlen(s->id) == len && !memcmp(s->id, id, len)) return s;
+    return NULL;
+}
+
+static struct slot *slot_find_entry(struct worker *w, const char *entry)
+{
+    for (struct slot *s = w->slots; s; s = s->next)
+        if (!strcmp(s->entry, entry)) return s;
+    return NULL;
+}
+
+void slot_release(struct worker *w, struct slot *s)
+{
+    if (s->prev) s->prev->next = s->next;
+    else w->slots = s->next;
+    if (s->next) s->next->prev = s->prev;
+    w->n_slots--;
+    if (s->state == SLOT_RUNNING) w->n_running--;
+    metric_set(w->m_running, w->n_running);
+    free(s->traceparent);
+    free(s->req_json);
+    job_request_deinit(&s->req);
+    buf_deinit(&s->replay);
+    free(s);
+    pull_maybe(w);
+    drain_check(w);
+}
+
+/* ---------------------------------------------------------------- reply helpers */
+
+static const redisReply *field(const redisReply *kv, const char *name)
+{
+    if (!kv || kv->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < kv->elements; i += 2)
+        if (kv->element[i]->type == REDIS_REPLY_STRING && !strcmp(kv->element[i]->str, name))
+            return kv->element[i + 1]->type == REDIS_REPLY_STRING ? kv->element[i + 1] : NULL;
+    return NULL;
+}
+
+static uint64_t parse_u64(const redisReply *r)
+{
+    return r ? strtoull(r->str, NULL, 10) : 0;
+}
+
+/* Acknowledges and deletes an entry we will never run (skipped, malformed). */
+static void ack_del(struct worker *w, const char *entry)
+{
+    rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", w->jobs_key, KEYS_GROUP, entry);
+    rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", w->jobs_key, entry);
+}
+
+/* ---------------------------------------------------------------- delivery checks */
+
+static void on_attempts(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct slot *s = priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_INTEGER) s->attempts = r->integer;
+}
+
+static int str_is(const redisReply *r, const char *s)
+{
+    return r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, s);
+}
+
+static const char *const WORDS_DONE[] = { "done", "failed", "cancelled" };
+
+/* The second half of the delivery check (HINCRBY attempts came first, same pipeline). */
+static void on_state(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct slot *s = priv;
+    struct worker *w = s->w;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || s->attempts <= 0) {
+        /* Connection lost or an error: leave the entry pending; the lease brings it back. */
+        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "delivery check failed (%s); leaving the job pending",
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+        slot_release(w, s);
+        return;
+    }
+    const redisReply *st = r->element[0];
+    for (size_t i = 0; i < sizeof(WORDS_DONE) / sizeof(WORDS_DONE[0]); i++)
+        if (str_is(st, WORDS_DONE[i])) {
+            log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery", st->str);
+            metric_add(w->m_jobs_skipped, 1);
+            ack_del(w, s->entry);
+            slot_release(w, s);
+            return;
+        }
+    if (w->draining) {           /* delivered while draining: give it straight back */
+        publish_handback(w, s);
+        return;
+    }
+    if (s->attempts > w->cfg.max_attempts) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "gave up after %lld attempts", s->attempts - 1);
+        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "%s: moving the job to the dead-letter stream", msg);
+        const char *argv[] = { "XADD", w->dlq_key, "*", "id", s->id, "gw", s->gw, "req", s->req_json,
+                               "error", msg, "entry", s->entry };
+        size_t lens[13];
+        for (int i = 0; i < 13; i++) lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
+        rconn_command_argv(w->cmd, NULL, NULL, 13, argv, lens);
+        s->dead_lettered = 1;
+        publish_finish(w, s, "failed", NULL, "internal", msg);
+        return;
+    }
+    struct err e = { 0 };
+    if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
+        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "bad job: %s", e.msg);
+        publish_finish(w, s, "failed", NULL, "bad_request", e.msg);
+        return;
+    }
+    s->deadline_us = s->req.deadline_us;
+    if (s->deadline_us && clock_wall_us() >= s->deadline_us) {
+        publish_finish(w, s, "failed", NULL, "timeout", "deadline passed before the job started");
+        return;
+    }
+    if (s->end == SLOT_END_CANCELLED) {   /* a cancel arrived while we were checking */
+        publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
+        return;
+    }
+    s->dequeued_us = clock_wall_us();
+    if (s->enqueued_us && s->dequeued_us > s->enqueued_us)
+        metric_observe(w->m_queue_s, (double)(s->dequeued_us - s->enqueued_us) / 1e6);
+    s->state = SLOT_RUNNING;
+    w->n_running++;
+    metric_set(w->m_running, w->n_running);
+    publish_running(w, s);
+    publish_flush(w);
+    log_req(LOG_LEVEL_DEBUG, s->id, s->trace_id, "running (attempt %lld)", s->attempts);
+    batch_join(&w->batch, s);
+}
+
+/* One stream entry delivered by XREADGROUP or XAUTOCLAIM. */
+static void deliver(struct worker *w, const redisReply *ent)
+{
+    if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 || ent->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *entry = ent->element[0]->str;
+    const redisReply *kv = ent->element[1];
+    if (strlen(entry) >= sizeof(((struct slot *)0)->entry)) return;
+    if (slot_find_entry(w, entry)) return;     /* ours already (our own lease lapsed) */
+    if (kv->type != REDIS_REPLY_ARRAY) {       /* deleted meanwhile */
+        ack_del(w, entry);
+        return;
+    }
+    const redisReply *id = field(kv, "id"), *gw = field(kv, "gw"), *req = field(kv, "req");
+    const redisReply *tp = field(kv, "tp"), *enq = field(kv, "enq_us");
+    if (!id || !gw || !req || !keys_id_valid(id->str, id->len) || !keys_id_valid(gw->str, gw->len)) {
+        log_error("malformed job entry %s (needs valid id, gw, req): dead-lettering it", entry);
+        rconn_command(w->cmd, NULL, NULL, "XADD %s * entry %s error %s", w->dlq_key, entry,
+                      "malformed entry: needs valid id, gw, req");
+        ack_del(w, entry);
+        metric_add(w->m_jobs_dlq, 1);
+        return;
+    }
+    if (w->draining) {
+        /* Not started, not ours to keep: make it claimable by a peer at once. */
+        rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", w->jobs_key,
+                      KEYS_GROUP, w->cfg.id, entry, w->cfg.lease_ms * 100);
+        metric_add(w->m_jobs_handed_back, 1);
+        return;
+    }
+    struct slot *s = xcalloc(1, sizeof(*s));
+    s->w = w;
+    memcpy(s->id, id->str, id->len);
+    memcpy(s->gw, gw->str, gw->len);
+    snprintf(s->entry, sizeof(s->entry), "%s", entry);
+    s->req_json = xstrndup(req->str, req->len);
+    s->req_len = req->len;
+    job_request_init(&s->req);
+    buf_init(&s->replay);
+    if (tp && tp->len) {
+        s->traceparent = xstrndup(tp->str, tp->len);
+        /* traceparent: 00-<32 hex trace id>-<16 hex parent>-<flags> */
+        if (tp->len >= 35 && tp->str[2] == '-') snprintf(s->trace_id, sizeof(s->trace_id), "%.32s", tp->str + 3);
+    }
+    s->enqueued_us = parse_u64(enq);
+    s->state = SLOT_CHECKING;
+    s->next = w->slots;
+    if (w->slots) w->slots->prev = s;
+    w->slots = s;
+    w->n_slots++;
+    char key[KEYS_MAX];
+    keys_job(&w->keys, s->id, key);
+    if (rconn_command(w->cmd, on_attempts, s, "HINCRBY %s attempts 1", key) < 0 ||
+        rconn_command(w->cmd, on_state, s, "HMGET %s state", key) < 0) {
+        /* Only the first can have been sent: on_attempts does not free. Drop the slot; the
+         * entry stays pending and comes back through the lease. */
+        slot_release(w, s);
+    }
+}
+
+/* ---------------------------------------------------------------- XREADGROUP */
+
+static void on_pull_retry(uv_timer_t *t)
+{
+    pull_maybe(t->data);
+}
+
+static void on_group(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9))
+        log_error("XGROUP CREATE %s %s: %s", w->jobs_key, KEYS_GROUP, r->str);
+    pull_maybe(w);
+}
+
+static void create_group(struct worker *w)
+{
+    rconn_command(w->cmd, on_group, w, "XGROUP CREATE %s %s $ MKSTREAM", w->jobs_key, KEYS_GROUP);
+}
+
+void pull_on_connect(struct worker *w)
+{
+    create_group(w);
+}
+
+static void on_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *r = reply;
+    w->pull_in_flight = 0;
+    if (w->stopping) return;
+    if (!r) return;                /* connection dropped: pull_maybe runs again on reconnect */
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (!strncmp(r->str, "NOGROUP", 7)) create_group(w);   /* stream or group gone (FLUSHALL, restart) */
+        else log_error("XREADGROUP: %s", r->str);
+        uv_timer_start(&w->pull_retry, on_pull_retry, 200, 0);
+        return;
+    }
+    /* [[stream, [entry, ...]]] or nil on timeout */
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *sr = r->element[i];
+            if (sr->type != REDIS_REPLY_ARRAY || sr->elements < 2 || sr->element[1]->type != REDIS_REPLY_ARRAY) continue;
+            for (size_t j = 0; j < sr->element[1]->elements; j++) deliver(w, sr->element[1]->element[j]);
+        }
+    pull_maybe(w);
+}
+
+void pull_maybe(struct worker *w)
+{
+    int free_slots = w->max_batch - w->n_slots;
+    if (w->draining || w->stopping || w->pull_in_flight || free_slots <= 0 || !rconn_connected(w->pull))
+        return;
+    if (uv_is_active((uv_handle_t *)&w->pull_retry)) return;
+    if (rconn_command(w->pull, on_read, w, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
+                      KEYS_GROUP, w->cfg.id, free_slots, PULL_BLOCK_MS, w->jobs_key) == 0)
+        w->pull_in_flight = 1;
+}
+
+/* ---------------------------------------------------------------- XAUTOCLAIM */
+
+static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *r = reply;
+    w->claim_in_flight = 0;
+    if (!r || w->stopping) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (!strncmp(r->str, "NOGROUP", 7)) create_group(w);
+        else log_warn("XAUTOCLAIM: %s", r->str);
+        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+        return;
+    }
+    /* [next cursor, [entries], [deleted ids]] (Redis 7) */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+    if (r->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "%s", r->element[0]->str);
+    const redisReply *ents = r->element[1];
+    if (ents->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < ents->elements; i++) {
+        const redisReply *ent = ents->element[i];
+        if (ent->type == REDIS_REPLY_ARRAY && ent->elements >= 1 && ent->element[0]->type == REDIS_REPLY_STRING &&
+            !slot_find_entry(w, ent->element[0]->str))
+            log_info("taking over job entry %s (lease expired)", ent->element[0]->str);
+        deliver(w, ent);
+    }
+}
+
+void pull_autoclaim(struct worker *w)
+{
+    int free_slots = w->max_batch - w->n_slots;
+    if (w->draining || w->stopping || w->claim_in_flight || free_slots <= 0) return;
+    if (!w->claim_cursor[0]) snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+    if (rconn_command(w->cmd, on_autoclaim, w, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", w->jobs_key,
+                      KEYS_GROUP, w->cfg.id, w->cfg.lease_ms, w->claim_cursor, free_slots) == 0)
+        w->claim_in_flight = 1;
+}
+
+/* ---------------------------------------------------------------- cancel */
+
+void pull_cancel(struct worker *w, const char *id, size_t len)
+{
+    struct slot *s = slot_find(w, id, len);
+    if (!s || s->end != SLOT_END_NONE) return;
+    log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "cancel received");
+    s->end = SLOT_END_CANCELLED;
+    s->tokens_at_end = s->tokens;
+    if (s->state == SLOT_RUNNING) batch_cancel(&w->batch, s);
+    /* SLOT_CHECKING: on_state sees s->end and finishes it without running. */
+}
