@@ -23,6 +23,7 @@ struct stream {
     long long next_index;      /* WS: next expected index; SSE: last index seen + 1 */
     long long usage_tokens;    /* -1 until the usage arrives */
     int bad_order;
+    int accepted;              /* WS "accepted", SSE 200 head, or a first token */
     uint64_t hash;
     uint64_t t_start_us, t_first_us, t_end_us;
     struct conn *conn;
@@ -134,12 +135,19 @@ static void stream_end(struct run *run, struct stream *s, int state, const char 
     if (s->conn) s->conn->open--;
 }
 
+static void mark_accepted(struct run *run, struct stream *s)
+{
+    if (s->accepted) return;
+    s->accepted = 1;
+    run->accepted++;
+}
+
 static void got_token(struct run *run, struct stream *s, const char *text, size_t len)
 {
     uint64_t t = now_us();
+    mark_accepted(run, s);
     if (!s->t_first_us) {
         s->t_first_us = t;
-        run->accepted++;
         if (!run->first_tok_us || t < run->first_tok_us) run->first_tok_us = t;
     }
     if (t > run->last_tok_us) run->last_tok_us = t;
@@ -341,7 +349,9 @@ static void ws_message(struct conn *c, const char *m, size_t n)
     if (js_str(js_find(m, n, "id"), end, &id, &idl) < 0) return;
     struct stream *s = ws_stream(c, id, idl);
     if (!s || s->state >= ST_DONE) return;
-    if (tl == 5 && !memcmp(type, "token", 5)) {
+    if (tl == 8 && !memcmp(type, "accepted", 8)) {
+        mark_accepted(run, s);
+    } else if (tl == 5 && !memcmp(type, "token", 5)) {
         long long index = js_int(js_find(m, n, "index"), end, -1);
         long long count = js_int(js_find(m, n, "count"), end, 1);
         if (index != s->next_index) s->bad_order = 1;
@@ -442,6 +452,7 @@ static int http_head(struct conn *c)
     c->phase = 2;
     c->chunk_left = -1;
     int want = c->run->cfg->proto == LOAD_WS ? 101 : 200;
+    if (c->status == 200) mark_accepted(c->run, c->streams[0]);
     if (c->status == want) return 1;
     if (c->status == 503 || c->status == 429) {
         if (retry_after) c->run->r->rejected_retry_after++;
