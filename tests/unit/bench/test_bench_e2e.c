@@ -1,0 +1,303 @@
+/* test_bench_e2e.c -- llmq-bench end to end over real sockets: every arrival profile, over
+ * SSE and WebSocket, briefly, against the fake gateway (fake_gw.c) -- counts add up
+ * (sent = ok + errors), percentiles are ordered, tokens are all there -- then with faults
+ * injected: a skipped token index must be caught, rejections counted as such, merged WS
+ * tokens accepted. Finally, when `llmq` (p3's `llmq up`) is built, the same checks against
+ * the real platform; skipped with a reason otherwise. Bounded: about 20 s in all. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/report.h"
+#include "bench/run.h"
+#include "common/clock.h"
+#include "fake_gw.h"
+#include "test.h"
+
+static void base_cfg(struct bench_cfg *c, const char *url, enum bench_mode mode)
+{
+    memset(c, 0, sizeof(*c));
+    c->url = url;
+    c->mode = mode;
+    c->concurrency = 4;
+    c->connections = 2;
+    c->timeout_s = 10;
+    c->drain_s = 5;
+    c->window_s = 0.25;
+    c->slo_ttft_ms = 1000;
+    c->slo_tpot_ms = 100;
+    c->temperature = 0;
+    c->metrics_url = "";
+    c->arr.prompt_tokens = 32;
+    c->arr.max_tokens = 8;
+    c->arr.rate = 40;
+    c->arr.burstiness = 0.5;
+    c->arr.speedup = 1;
+    c->arr.seed = 11;
+    c->seed = 11;
+}
+
+static void check_consistent(const struct bench_result *r, int tokens_each)
+{
+    const struct stats *s = &r->st;
+    CHECK(s->sent > 0);
+    CHECK_EQ(s->sent, s->ok + s->errors);
+    uint64_t by_code = 0;
+    for (int i = 0; i < s->n_codes; i++) by_code += s->codes[i].n;
+    CHECK_EQ(by_code, s->errors);
+    uint64_t wsent = 0, wok = 0, werr = 0;
+    for (int i = 0; i < s->n_w; i++) {
+        wsent += s->w[i].sent;
+        wok += s->w[i].ok;
+        werr += s->w[i].errors;
+    }
+    CHECK_EQ(wsent, s->sent);
+    CHECK_EQ(wok, s->ok);
+    CHECK_EQ(werr, s->errors);
+    for (int k = 0; k < STAT_N; k++) {
+        const struct hist *h = &s->h[k];
+        if (!h->count) continue;
+        double p50 = hist_quantile(h, 0.5), p90 = hist_quantile(h, 0.9), p99 = hist_quantile(h, 0.99),
+               p999 = hist_quantile(h, 0.999), mx = hist_quantile(h, 1);
+        CHECK(p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= mx);
+    }
+    if (tokens_each > 0) CHECK_EQ(s->tokens, s->ok * (uint64_t)tokens_each);
+    CHECK_EQ(s->h[STAT_TTFT].count, s->ok);
+    CHECK(s->h[STAT_E2E].count == s->ok);
+}
+
+static int run_profile(const char *url, enum bench_mode mode, enum arrival_profile p,
+                       struct bench_result *res)
+{
+    struct bench_cfg c;
+    struct err e = { 0 };
+    static double rates[] = { 20, 60 };
+    static struct trace_entry te[] = { { 0, 16, 4 }, { 0.05, 64, 8 }, { 0.1, 8, 2 }, { 0.3, 32, 8 },
+                                       { 0.31, 32, 8 }, { 0.32, 32, 8 }, { 0.6, 128, 6 } };
+    static struct trace tr = { te, 7 };
+    base_cfg(&c, url, mode);
+    c.arr.profile = p;
+    switch (p) {
+    case ARRIVAL_CLOSED: c.arr.duration_s = 0.6; break;
+    case ARRIVAL_POISSON:
+    case ARRIVAL_GAMMA: c.arr.duration_s = 0.6; break;
+    case ARRIVAL_STEP: c.arr.rates = rates; c.arr.n_rates = 2; c.arr.step_s = 0.3; break;
+    case ARRIVAL_BURST: c.arr.burst_k = 12; c.arr.idle_s = 0.3; c.arr.bursts = 2; break;
+    case ARRIVAL_TRACE: c.arr.trace = &tr; c.arr.speedup = 1; break;
+    }
+    int rc = bench_run(&c, res, &e);
+    if (rc < 0) fprintf(stderr, "  bench_run: %s\n", e.msg);
+    return rc;
+}
+
+static void test_profiles_fake(void)
+{
+    struct fake_gw_cfg fc = { .step_ms = 2, .tokens_per_step = 1 };
+    struct fake_gw *g = fake_gw_start(&fc);
+    CHECK(g != NULL);
+    if (!g) return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake_gw_port(g));
+    for (int m = 0; m < 2; m++) {
+        for (int p = ARRIVAL_CLOSED; p <= ARRIVAL_TRACE; p++) {
+            struct bench_result res;
+            int rc = run_profile(url, m ? BENCH_MODE_WS : BENCH_MODE_SSE, (enum arrival_profile)p, &res);
+            CHECK_EQ(rc, 0);
+            if (rc == 0) {
+                check_consistent(&res, p == ARRIVAL_TRACE ? -1 : 8);
+                if (res.st.errors) fprintf(stderr, "  %s/%s: %llu errors (first: %s)\n", m ? "ws" : "sse",
+                                           arrival_profile_name((enum arrival_profile)p),
+                                           (unsigned long long)res.st.errors, res.st.codes[0].code);
+                CHECK_EQ(res.st.errors, 0);
+                CHECK_EQ(res.st.index_gaps + res.st.index_repeats, 0);
+                if (p == ARRIVAL_BURST) CHECK_EQ(res.st.sent, 24);
+                if (p == ARRIVAL_TRACE) {
+                    CHECK_EQ(res.st.sent, 7);
+                    CHECK_EQ(res.st.tokens, 4 + 8 + 2 + 8 + 8 + 8 + 6);
+                }
+            }
+            bench_result_deinit(&res);
+        }
+    }
+    fake_gw_stop(g);
+}
+
+static void test_index_gap_caught(void)
+{
+    struct fake_gw_cfg fc = { .step_ms = 1, .tokens_per_step = 2, .skip_index_every = 3 };
+    struct fake_gw *g = fake_gw_start(&fc);
+    CHECK(g != NULL);
+    if (!g) return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake_gw_port(g));
+    for (int m = 0; m < 2; m++) {
+        struct bench_cfg c;
+        struct bench_result res;
+        struct err e = { 0 };
+        base_cfg(&c, url, m ? BENCH_MODE_WS : BENCH_MODE_SSE);
+        c.arr.profile = ARRIVAL_CLOSED;
+        c.arr.requests_max = 30;
+        CHECK_EQ(bench_run(&c, &res, &e), 0);
+        check_consistent(&res, -1);
+        /* every 3rd request misses one token: 10 requests, 10 tokens */
+        CHECK_EQ(res.st.index_bad, 10);
+        CHECK_EQ(res.st.index_gaps, 10);
+        CHECK_EQ(res.st.errors, 10);
+        CHECK(res.st.n_codes == 1 && !strcmp(res.st.codes[0].code, "index_gap"));
+        bench_result_deinit(&res);
+    }
+    fake_gw_stop(g);
+}
+
+static void test_rejections_and_merges(void)
+{
+    struct fake_gw_cfg fc = { .step_ms = 1, .tokens_per_step = 3, .merge = 1, .reject_every = 4 };
+    struct fake_gw *g = fake_gw_start(&fc);
+    CHECK(g != NULL);
+    if (!g) return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake_gw_port(g));
+    for (int m = 0; m < 2; m++) {
+        struct bench_cfg c;
+        struct bench_result res;
+        struct err e = { 0 };
+        base_cfg(&c, url, m ? BENCH_MODE_WS : BENCH_MODE_SSE);
+        c.arr.profile = ARRIVAL_POISSON;
+        c.arr.rate = 100;
+        c.arr.requests_max = 40;
+        c.arr.max_tokens = 10;
+        CHECK_EQ(bench_run(&c, &res, &e), 0);
+        check_consistent(&res, 10);
+        CHECK_EQ(res.st.sent, 40);
+        CHECK_EQ(res.st.rejected, 10);
+        CHECK_EQ(res.st.errors, 10);
+        CHECK_EQ(res.st.index_gaps + res.st.index_repeats, 0);
+        /* the renderings hold the numbers */
+        struct buf b;
+        struct cost_prices pr;
+        struct cost co;
+        buf_init(&b);
+        cost_prices_default(&pr);
+        cost_compute(&res, &pr, 1, &co);
+        struct report_meta meta = { "t", &c, NULL, NULL };
+        report_json(&b, &meta, &res, &co, &pr);
+        CHECK(strstr(b.data, "\"rejected\": 10") != NULL);
+        CHECK(strstr(b.data, "\"overloaded\": 10") != NULL);
+        buf_reset(&b);
+        report_markdown(&b, &meta, &res, &co);
+        CHECK(strstr(b.data, "| 40 | 30 |") != NULL);
+        buf_deinit(&b);
+        bench_result_deinit(&res);
+    }
+    fake_gw_stop(g);
+}
+
+static void test_unreachable(void)
+{
+    struct bench_cfg c;
+    struct bench_result res;
+    struct err e = { 0 };
+    base_cfg(&c, "http://127.0.0.1:1", BENCH_MODE_SSE);
+    c.arr.profile = ARRIVAL_CLOSED;
+    c.arr.requests_max = 5;
+    CHECK_EQ(bench_run(&c, &res, &e), 0);
+    CHECK_EQ(res.st.sent, 5);
+    CHECK_EQ(res.st.errors, 5);
+    bench_result_deinit(&res);
+    base_cfg(&c, "https://example.com", BENCH_MODE_WS);
+    c.arr.profile = ARRIVAL_CLOSED;
+    c.arr.requests_max = 5;
+    CHECK(bench_run(&c, &res, &e) < 0);
+    bench_result_deinit(&res);
+}
+
+/* ---- against the real platform, when built ---- */
+
+static pid_t up_pid;
+
+static int start_up(char *url, size_t cap)
+{
+    const char *bin = getenv("LLMQ_BIN_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/llmq", bin ? bin : ".");
+    if (access(path, X_OK) != 0) return -1;
+    int fds[2];
+    if (pipe(fds) < 0) return -1;
+    up_pid = fork();
+    if (up_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        setpgid(0, 0);
+        execl(path, "llmq", "up", "--port", "0", "--workers", "2", "--step-ms", "5", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[512];
+    int ok = -1;
+    uint64_t deadline = clock_mono_us() + 30000000;
+    while (clock_mono_us() < deadline && fgets(line, sizeof(line), f)) {
+        char *h = strstr(line, "http://");
+        if (h) {
+            size_t n = strcspn(h, " \n)");
+            snprintf(url, cap, "%.*s", (int)n, h);
+            ok = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return ok;
+}
+
+static void stop_up(void)
+{
+    if (up_pid <= 0) return;
+    kill(up_pid, SIGTERM);
+    for (int i = 0; i < 150; i++) {
+        if (waitpid(up_pid, NULL, WNOHANG) == up_pid) { up_pid = 0; return; }
+        usleep(100000);
+    }
+    kill(-up_pid, SIGKILL);
+    kill(up_pid, SIGKILL);
+    waitpid(up_pid, NULL, 0);
+    up_pid = 0;
+}
+
+static void test_profiles_llmq_up(void)
+{
+    char url[256];
+    if (start_up(url, sizeof(url)) < 0) {
+        stop_up();
+        TEST_SKIP("llmq up is not built or did not print its URL");
+        return;
+    }
+    for (int m = 0; m < 2; m++) {
+        for (int p = ARRIVAL_CLOSED; p <= ARRIVAL_TRACE; p++) {
+            struct bench_result res;
+            int rc = run_profile(url, m ? BENCH_MODE_WS : BENCH_MODE_SSE, (enum arrival_profile)p, &res);
+            CHECK_EQ(rc, 0);
+            if (rc == 0) {
+                check_consistent(&res, -1);
+                if (res.st.errors) fprintf(stderr, "  llmq up %s/%s: %llu errors (first: %s)\n", m ? "ws" : "sse",
+                                           arrival_profile_name((enum arrival_profile)p),
+                                           (unsigned long long)res.st.errors, res.st.codes[0].code);
+                CHECK_EQ(res.st.index_gaps + res.st.index_repeats, 0);
+                CHECK(res.st.ok > 0);
+            }
+            bench_result_deinit(&res);
+        }
+    }
+    stop_up();
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    TEST_RUN(test_profiles_fake);
+    TEST_RUN(test_index_gap_caught);
+    TEST_RUN(test_rejections_and_merges);
+    TEST_RUN(test_unreachable);
+    TEST_RUN(test_profiles_llmq_up);
+    TEST_MAIN_END();
+}
