@@ -1,0 +1,360 @@
+/* forward.c -- see forward.h. Numerics follow llama.cpp's CPU path where it matters for
+ * matching its logits: RMSNorm sums squares in double, RoPE angles are built by repeated
+ * multiplication with base^(-2/n_dims) in float, K and V are stored as f16, Q is rounded to
+ * f16 before Q.K and the softmax weights to f16 before the V sum (ggml converts the
+ * right-hand side of an f16 product to f16), and matrix products round their activations
+ * to the weight type's activation type (matmul.c). */
+#include "engine/llama/forward.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "engine/llama/quant.h"
+
+/* ============================ context =============================================== */
+
+static void *try_alloc(size_t n, int *fail)
+{
+    void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    if (!p) *fail = 1;
+    return p;
+}
+
+int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
+                  const struct llama_ctx_params *p, struct err *e)
+{
+    const struct llama_hparams *hp = &m->hp;
+    if (p->max_batch < 1 || p->max_batch > 4096 || p->ctx_len < 0 || p->threads < 0 ||
+        p->threads > 256 || p->batch_tokens < 0 || p->kv_positions < 0)
+        return err_set(e, -EINVAL, "bad context parameters (max_batch %d, ctx_len %d, threads %d)",
+                       p->max_batch, p->ctx_len, p->threads);
+    struct llama_ctx *c = xcalloc(1, sizeof(*c));
+    int fail = 0, rc;
+    c->m = m;
+    c->max_batch = p->max_batch;
+    c->ctx_len = p->ctx_len ? p->ctx_len : hp->n_ctx_train;
+    c->batch_tokens = p->batch_tokens ? p->batch_tokens : 256;
+    if (c->batch_tokens < c->max_batch) c->batch_tokens = c->max_batch;
+    int threads = p->threads;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    c->tp = threadpool_new(threads);
+    if (!c->tp) {
+        rc = err_set(e, -ENOMEM, "cannot start %d compute threads", threads);
+        goto fail;
+    }
+    int kv_dim = hp->n_head_kv * hp->head_dim;
+    long long kv_pos = p->kv_positions ? p->kv_positions : (long long)c->max_batch * c->ctx_len;
+    if (kv_pos > (1LL << 30) || (rc = kv_pool_init(&c->kv, hp->n_layer, kv_dim, (int)kv_pos)) < 0) {
+        rc = err_set(e, -ENOMEM, "cannot allocate the KV cache (%lld positions x %d layers x %d)",
+                     kv_pos, hp->n_layer, kv_dim);
+        goto fail;
+    }
+    c->seqs = xcalloc((size_t)c->max_batch, sizeof(*c->seqs));
+    for (int i = 0; i < c->max_batch; i++)
+        if (kv_seq_init(&c->seqs[i].kv, c->ctx_len) < 0) fail = 1;
+    size_t T = (size_t)c->batch_tokens, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    c->x = try_alloc(T * E * 4, &fail);
+    c->xb = try_alloc(T * E * 4, &fail);
+    c->q = try_alloc(T * E * 4, &fail);
+    c->k = try_alloc(T * (size_t)kv_dim * 4, &fail);
+    c->v = try_alloc(T * (size_t)kv_dim * 4, &fail);
+    c->att = try_alloc(T * E * 4, &fail);
+    c->hb = try_alloc(T * F * 4, &fail);
+    c->hb2 = try_alloc(T * F * 4, &fail);
+    c->logits = try_alloc(T * (size_t)hp->n_vocab * 4, &fail);
+    c->rope_cs = try_alloc(T * (size_t)hp->rope_dim * 4, &fail);
+    c->att_scratch = try_alloc((size_t)threads * (size_t)(c->ctx_len + hp->head_dim) * 4, &fail);
+    c->tok = try_alloc(T * sizeof(int32_t), &fail);
+    c->pos = try_alloc(T * sizeof(int), &fail);
+    c->tseq = try_alloc(T * sizeof(void *), &fail);
+    c->out_tok = try_alloc(T * sizeof(int), &fail);
+    c->out_dst = try_alloc(T * sizeof(float *), &fail);
+    if (mm_act_init(&c->act_x, (int)T, (int)E) < 0) fail = 1;
+    if (mm_act_init(&c->act_att, (int)T, (int)E) < 0) fail = 1;
+    if (mm_act_init(&c->act_ff, (int)T, (int)F) < 0) fail = 1;
+    if (fail) {
+        rc = err_set(e, -ENOMEM, "cannot allocate buffers for %d tokens per pass", c->batch_tokens);
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    llama_ctx_free(c);
+    return rc;
+}
+
+void llama_ctx_free(struct llama_ctx *c)
+{
+    if (!c) return;
+    threadpool_free(c->tp);
+    if (c->seqs)
+        for (int i = 0; i < c->max_batch; i++) kv_seq_deinit(&c->kv, &c->seqs[i].kv);
+    free(c->seqs);
+    kv_pool_deinit(&c->kv);
+    void *bufs[] = { c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits, c->rope_cs,
+                     c->att_scratch, c->tok, c->pos, c->tseq, c->out_tok, c->out_dst };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
+    mm_act_deinit(&c->act_x);
+    mm_act_deinit(&c->act_att);
+    mm_act_deinit(&c->act_ff);
+    free(c);
+}
+
+int llama_ctx_len(const struct llama_ctx *c) { return c->ctx_len; }
+int llama_ctx_threads(const struct llama_ctx *c) { return threadpool_size(c->tp); }
+const struct llama_model *llama_ctx_model(const struct llama_ctx *c) { return c->m; }
+
+int llama_seq_new(struct llama_ctx *c, struct llama_seq **out)
+{
+    for (int i = 0; i < c->max_batch; i++) {
+        if (!c->seqs[i].in_use) {
+            c->seqs[i].in_use = 1;
+            c->seqs[i].kv.len = 0;
+            *out = &c->seqs[i];
+            return 0;
+        }
+    }
+    return -EBUSY;
+}
+
+void llama_seq_free(struct llama_ctx *c, struct llama_seq *s)
+{
+    if (!s) return;
+    kv_seq_truncate(&c->kv, &s->kv, 0);
+    s->in_use = 0;
+}
+
+int llama_seq_pos(const struct llama_seq *s) { return s->kv.len; }
+
+void llama_seq_truncate(struct llama_ctx *c, struct llama_seq *s, int pos)
+{
+    if (pos < 0) pos = 0;
+    kv_seq_truncate(&c->kv, &s->kv, pos);
+}
+
+/* ============================ building blocks ======================================= */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(s / n) + eps);
+    for (int i = 0; i < n; i++) o[i] = (x[i] * scale) * w[i];
+}
+
+/* cos/sin pairs for one position, as ggml_rope_cache_init builds them. */
+static void rope_angles(float *cs, int pos, const struct llama_hparams *hp)
+{
+    float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->rope_dim);
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < hp->rope_dim; i0 += 2) {
+        float t = theta * hp->rope_freq_scale;
+        cs[i0] = cosf(t);
+        cs[i0 + 1] = sinf(t);
+        theta *= theta_scale;
+    }
+}
+
+static void rope_apply(float *x, int n_heads, const float *cs, const struct llama_hparams *hp)
+{
+    int hd = hp->head_dim, nd = hp->rope_dim;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + h * hd;
+        if (hp->rope_neox) {
+            for (int i0 = 0; i0 < nd; i0 += 2) {
+                int ic = i0 / 2;
+                float c = cs[i0], s = cs[i0 + 1], x0 = v[ic], x1 = v[ic + nd / 2];
+                v[ic] = x0 * c - x1 * s;
+                v[ic + nd / 2] = x0 * s + x1 * c;
+            }
+        } else {
+            for (int i0 = 0; i0 < nd; i0 += 2) {
+                float c = cs[i0], s = cs[i0 + 1], x0 = v[i0], x1 = v[i0 + 1];
+                v[i0] = x0 * c - x1 * s;
+                v[i0 + 1] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+/* One (token, head) per work item, interleaved across threads. */
+static void attention_job(void *arg, int ith, int nth)
+{
+    struct llama_ctx *c = arg;
+    const struct llama_hparams *hp = &c->m->hp;
+    int H = hp->n_head, hd = hp->head_dim, gqa = hp->n_head / hp->n_head_kv, E = hp->n_embd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + hd);
+    float *qf = scores + c->ctx_len;
+    for (int idx = ith; idx < c->n_tok * H; idx += nth) {
+        int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
+        const struct kv_seq *ks = &c->tseq[t]->kv;
+        const float *qh = c->q + (size_t)t * E + (size_t)h * hd;
+        for (int i = 0; i < hd; i++) qf[i] = quant_round_fp16(qh[i]);
+        float mx = -INFINITY;
+        for (int j = 0; j <= p; j++) {
+            float s = quant_dot_f16_f32(hd, kv_k(&c->kv, ks, c->layer, j) + g * hd, qf) * scale;
+            scores[j] = s;
+            if (s > mx) mx = s;
+        }
+        double sum = 0;
+        for (int j = 0; j <= p; j++) {
+            float ev = expf(scores[j] - mx);
+            scores[j] = ev;
+            sum += ev;
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = c->att + (size_t)t * E + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int j = 0; j <= p; j++)
+            quant_axpy_f16(hd, quant_round_fp16(scores[j] * inv), kv_v(&c->kv, ks, c->layer, j) + g * hd, o);
+    }
+}
+
+static void add_bias(float *x, const float *b, int rows, int n)
+{
+    if (!b) return;
+    for (int t = 0; t < rows; t++)
+        for (int i = 0; i < n; i++) x[(size_t)t * n + i] += b[i];
+}
+
+/* ============================ one pass ============================================== */
+
+static void forward_pass(struct llama_ctx *c)
+{
+    const struct llama_model *m = c->m;
+    const struct llama_hparams *hp = &m->hp;
+    int T = c->n_tok, E = hp->n_embd, F = hp->n_ff, KV = hp->n_head_kv * hp->head_dim;
+    for (int t = 0; t < T; t++) {
+        quant_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data +
+                          (size_t)c->tok[t] * m->tok_embd.row_bytes, c->x + (size_t)t * E, E);
+        rope_angles(c->rope_cs + (size_t)t * hp->rope_dim, c->pos[t], hp);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        const struct llama_layer *L = &m->layers[l];
+        for (int t = 0; t < T; t++)
+            rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
+        mm_act_set(&c->act_x, c->xb, T, E);
+        matmul(c->tp, &L->wq, &c->act_x, c->q, E);
+        matmul(c->tp, &L->wk, &c->act_x, c->k, KV);
+        matmul(c->tp, &L->wv, &c->act_x, c->v, KV);
+        add_bias(c->q, L->bq, T, E);
+        add_bias(c->k, L->bk, T, KV);
+        add_bias(c->v, L->bv, T, KV);
+        for (int t = 0; t < T; t++) {
+            const float *cs = c->rope_cs + (size_t)t * hp->rope_dim;
+            rope_apply(c->q + (size_t)t * E, hp->n_head, cs, hp);
+            rope_apply(c->k + (size_t)t * KV, hp->n_head_kv, cs, hp);
+            const struct kv_seq *ks = &c->tseq[t]->kv;
+            quant_fp32_to_fp16_row(c->k + (size_t)t * KV, kv_k(&c->kv, ks, l, c->pos[t]), KV);
+            quant_fp32_to_fp16_row(c->v + (size_t)t * KV, kv_v(&c->kv, ks, l, c->pos[t]), KV);
+        }
+        c->layer = l;
+        threadpool_run(c->tp, attention_job, c);
+        mm_act_set(&c->act_att, c->att, T, E);
+        matmul(c->tp, &L->wo, &c->act_att, c->xb, E);
+        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];
+
+        for (int t = 0; t < T; t++)
+            rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
+        mm_act_set(&c->act_x, c->xb, T, E);
+        matmul(c->tp, &L->w_gate, &c->act_x, c->hb, F);
+        matmul(c->tp, &L->w_up, &c->act_x, c->hb2, F);
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float g = c->hb[i];
+            c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
+        }
+        mm_act_set(&c->act_ff, c->hb, T, F);
+        matmul(c->tp, &L->w_down, &c->act_ff, c->xb, E);
+        for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];
+    }
+    if (!c->n_out) return;
+    for (int j = 0; j < c->n_out; j++)
+        rmsnorm(c->xb + (size_t)j * E, c->x + (size_t)c->out_tok[j] * E, m->out_norm, E, hp->rms_eps);
+    mm_act_set(&c->act_x, c->xb, c->n_out, E);
+    matmul(c->tp, &m->output, &c->act_x, c->logits, hp->n_vocab);
+    for (int j = 0; j < c->n_out; j++)
+        memcpy(c->out_dst[j], c->logits + (size_t)j * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+}
+
+/* ============================ llama_eval ============================================ */
+
+int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_items)
+{
+    const struct llama_hparams *hp = &c->m->hp;
+    if (n_items < 1 || n_items > c->max_batch) return -EINVAL;
+    for (int i = 0; i < n_items; i++) {
+        const struct llama_batch_item *it = &items[i];
+        if (!it->seq || !it->seq->in_use || it->n_tokens < 1 || !it->tokens) return -EINVAL;
+        for (int k = 0; k < i; k++)
+            if (items[k].seq == it->seq) return -EINVAL;
+        for (int k = 0; k < it->n_tokens; k++)
+            if (it->tokens[k] < 0 || it->tokens[k] >= hp->n_vocab) return -EINVAL;
+        if ((long long)it->seq->kv.len + it->n_tokens > c->ctx_len) return LLMQ_ETOOLARGE;
+    }
+    for (int i = 0; i < n_items; i++) {
+        struct llama_seq *s = items[i].seq;
+        int rc = kv_seq_reserve(&c->kv, &s->kv, s->kv.len + items[i].n_tokens);
+        if (rc < 0) {
+            for (int k = 0; k <= i; k++) kv_seq_truncate(&c->kv, &items[k].seq->kv, items[k].seq->kv.len);
+            return rc;
+        }
+    }
+    /* Passes of at most batch_tokens tokens; an item may continue in the next pass. */
+    int item = 0, off = 0;
+    while (item < n_items) {
+        c->n_tok = c->n_out = 0;
+        int first = item;
+        while (item < n_items && c->n_tok < c->batch_tokens) {
+            const struct llama_batch_item *it = &items[item];
+            int take = it->n_tokens - off;
+            if (take > c->batch_tokens - c->n_tok) take = c->batch_tokens - c->n_tok;
+            for (int k = 0; k < take; k++) {
+                int tk = off + k, t = c->n_tok++;
+                c->tok[t] = it->tokens[tk];
+                c->pos[t] = it->seq->kv.len + tk;
+                c->tseq[t] = it->seq;
+                if (it->logits && (it->all_logits || tk == it->n_tokens - 1)) {
+                    c->out_tok[c->n_out] = t;
+                    c->out_dst[c->n_out++] = it->logits + (it->all_logits ? (size_t)tk * hp->n_vocab : 0);
+                }
+            }
+            off += take;
+            if (off == it->n_tokens) {
+                item++;
+                off = 0;
+            }
+        }
+        forward_pass(c);
+        /* Advance every sequence by what this pass wrote (positions are now readable). */
+        for (int t = 0; t < c->n_tok; t++)
+            if (c->pos[t] + 1 > c->tseq[t]->kv.len) c->tseq[t]->kv.len = c->pos[t] + 1;
+        (void)first;
+    }
+    return 0;
+}
+
+int llama_prefill(struct llama_ctx *c, struct llama_seq *s, const int32_t *tokens, int n,
+                  float *logits)
+{
+    struct llama_batch_item it = { .seq = s, .tokens = tokens, .n_tokens = n, .logits = logits };
+    return llama_eval(c, &it, 1);
+}
+
+int llama_decode(struct llama_ctx *c, struct llama_seq *const *seqs, const int32_t *tokens,
+                 int n_seqs, float *logits)
+{
+    struct llama_batch_item items[n_seqs > 0 ? n_seqs : 1];
+    if (n_seqs < 1 || n_seqs > c->max_batch) return -EINVAL;
+    for (int i = 0; i < n_seqs; i++)
+        items[i] = (struct llama_batch_item){ .seq = seqs[i], .tokens = &tokens[i], .n_tokens = 1,
+                                              .logits = logits ? logits + (size_t)i * c->m->hp.n_vocab : NULL };
+    return llama_eval(c, items, n_seqs);
+}

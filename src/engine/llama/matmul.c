@@ -1,0 +1,93 @@
+/* matmul.c -- see matmul.h. Rounding of the activations is split over the threads by
+ * token; the product over weight rows, in tiles of ROW_TILE rows, each tile applied to the
+ * tokens in groups of TOK_TILE so the group's rounded activations stay in L1/L2. */
+#include "engine/llama/matmul.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "engine/llama/quant.h"
+
+#define ROW_TILE 16
+#define TOK_TILE 32
+
+int mm_act_init(struct mm_act *a, int max_rows, int max_cols)
+{
+    a->x = NULL;
+    a->n = a->cols = 0;
+    a->q_type = (enum ggml_type)-1;
+    a->q_cap = (size_t)max_rows * (size_t)max_cols * 4 + 64;  /* f32 is the widest */
+    a->q = aligned_alloc(64, (a->q_cap + 63) & ~(size_t)63);
+    return a->q ? 0 : -ENOMEM;
+}
+
+void mm_act_deinit(struct mm_act *a)
+{
+    free(a->q);
+    a->q = NULL;
+}
+
+void mm_act_set(struct mm_act *a, const float *x, int n, int cols)
+{
+    a->x = x;
+    a->n = n;
+    a->cols = cols;
+    a->q_type = (enum ggml_type)-1;
+}
+
+struct mm_job {
+    const struct mm_weight *w;
+    struct mm_act *a;
+    float *y;
+    int y_stride;
+    quant_dot_fn *dot;
+    enum ggml_type act_type;
+};
+
+static void round_job(void *p, int ith, int nth)
+{
+    struct mm_job *j = p;
+    struct mm_act *a = j->a;
+    for (int t = ith; t < a->n; t += nth)
+        quant_act(j->act_type, a->x + (size_t)t * a->cols, (char *)a->q + (size_t)t * a->q_row_bytes,
+                  a->cols);
+}
+
+static void mul_job(void *p, int ith, int nth)
+{
+    struct mm_job *j = p;
+    const struct mm_weight *w = j->w;
+    struct mm_act *a = j->a;
+    /* Contiguous row ranges, multiples of ROW_TILE where possible. */
+    int tiles = (w->rows + ROW_TILE - 1) / ROW_TILE;
+    int t0 = (int)((long long)tiles * ith / nth), t1 = (int)((long long)tiles * (ith + 1) / nth);
+    int r_begin = t0 * ROW_TILE, r_end = t1 * ROW_TILE < w->rows ? t1 * ROW_TILE : w->rows;
+    const char *wd = w->data, *qd = a->q;
+    for (int r0 = r_begin; r0 < r_end; r0 += ROW_TILE) {
+        int r1 = r0 + ROW_TILE < r_end ? r0 + ROW_TILE : r_end;
+        for (int tk0 = 0; tk0 < a->n; tk0 += TOK_TILE) {
+            int tk1 = tk0 + TOK_TILE < a->n ? tk0 + TOK_TILE : a->n;
+            for (int r = r0; r < r1; r++) {
+                const void *row = wd + (size_t)r * w->row_bytes;
+                for (int t = tk0; t < tk1; t++)
+                    j->y[(size_t)t * j->y_stride + r] =
+                        j->dot(w->cols, row, qd + (size_t)t * a->q_row_bytes);
+            }
+        }
+    }
+}
+
+void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, float *y,
+            int y_stride)
+{
+    const struct quant_traits *qt = quant_traits(w->type);
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->act_type };
+    if (a->q_type != qt->act_type) {
+        a->q_row_bytes = quant_row_bytes(qt->act_type, a->cols);
+        if (a->n * a->cols >= 4096 && threadpool_size(tp) > 1) threadpool_run(tp, round_job, &j);
+        else round_job(&j, 0, 1);
+        a->q_type = qt->act_type;
+    }
+    threadpool_run(tp, mul_job, &j);
+}

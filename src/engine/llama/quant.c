@@ -1,0 +1,704 @@
+/* quant.c -- block formats, activation rounding and dot-product kernels (see quant.h).
+ * Scalar kernels are written for clarity and are the reference; the AVX2 ones are compiled
+ * with __attribute__((target)) so the library stays baseline x86-64 and picks them at run
+ * time. Integer parts of the quantized products are exact in both; only the order of the
+ * float sums differs (tests allow 1e-5 relative).
+ * Layout facts follow ggml (ggml-common.h / ggml-quants.c); the code is our own. */
+#include "engine/llama/quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QUANT_X86 1
+#else
+#define QUANT_X86 0
+#endif
+
+/* ============================ scalar conversions ==================================== */
+
+float quant_fp16_to_fp32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else {                       /* subnormal: normalise */
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            man &= 0x3ff;
+            u = sign | ((uint32_t)(127 - 15 - e) << 23) | (man << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    union { uint32_t u; float f; } v = { .u = u };
+    return v.f;
+}
+
+uint16_t quant_fp32_to_fp16(float f)
+{
+    union { float f; uint32_t u; } v = { .f = f };
+    uint32_t x = v.u, sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u)                               /* inf or NaN */
+        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0));
+    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* rounds to >= 65520: inf */
+    if (absx < 0x38800000u) {                              /* result subnormal or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign;     /* < 2^-25: rounds to 0 */
+        uint32_t e = absx >> 23, man = (absx & 0x7fffff) | 0x800000;
+        int shift = 126 - (int)e;                          /* 14 + (113 - e) */
+        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = absx - 0x38000000u;                       /* rebias exponent 127 -> 15 */
+    uint32_t rem = r & 0x1fff;
+    r >>= 13;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;   /* carries into exponent: fine */
+    return (uint16_t)(sign | r);
+}
+
+uint16_t quant_fp32_to_bf16(float f)
+{
+    union { float f; uint32_t u; } v = { .f = f };
+    if ((v.u & 0x7fffffff) > 0x7f800000) return (uint16_t)((v.u >> 16) | 64); /* quiet NaN */
+    return (uint16_t)((v.u + (0x7fff + ((v.u >> 16) & 1))) >> 16);
+}
+
+/* ============================ dequantization ======================================== */
+
+static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+static void dequant_f32(const void *row, float *out, int n) { memcpy(out, row, (size_t)n * 4); }
+
+static void dequant_f16(const void *row, float *out, int n)
+{
+    quant_fp16_to_fp32_row(row, out, n);
+}
+
+static void dequant_bf16(const void *row, float *out, int n)
+{
+    const uint16_t *x = row;
+    for (int i = 0; i < n; i++) out[i] = quant_bf16_to_fp32(x[i]);
+}
+
+static void dequant_q8_0(const void *row, float *out, int n)
+{
+    const struct block_q8_0 *b = row;
+    for (int i = 0; i < n / QK8_0; i++) {
+        float d = quant_fp16_to_fp32(b[i].d);
+        for (int j = 0; j < QK8_0; j++) out[i * QK8_0 + j] = b[i].qs[j] * d;
+    }
+}
+
+static void dequant_q4_0(const void *row, float *out, int n)
+{
+    const struct block_q4_0 *b = row;
+    for (int i = 0; i < n / QK4_0; i++) {
+        float d = quant_fp16_to_fp32(b[i].d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            out[i * QK4_0 + j] = ((b[i].qs[j] & 0xF) - 8) * d;
+            out[i * QK4_0 + j + 16] = ((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void dequant_q4_K(const void *row, float *out, int n)
+{
+    const struct block_q4_K *b = row;
+    for (int i = 0; i < n / QK_K; i++) {
+        float d = quant_fp16_to_fp32(b[i].d), dmin = quant_fp16_to_fp32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int j = 0, is = 0; j < QK_K; j += 64, is += 2, q += 32) {
+            uint8_t sc, m;
+            get_scale_min_k4(is, b[i].scales, &sc, &m);
+            float d1 = d * sc, m1 = dmin * m;
+            get_scale_min_k4(is + 1, b[i].scales, &sc, &m);
+            float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l++) *out++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) *out++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void dequant_q6_K(const void *row, float *out, int n)
+{
+    const struct block_q6_K *b = row;
+    for (int i = 0; i < n / QK_K; i++) {
+        float d = quant_fp16_to_fp32(b[i].d);
+        const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+        const int8_t *sc = b[i].scales;
+        for (int c = 0; c < QK_K; c += 128, ql += 64, qh += 32, sc += 8, out += 128) {
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                out[l] = d * sc[is] * q1;
+                out[l + 32] = d * sc[is + 2] * q2;
+                out[l + 64] = d * sc[is + 4] * q3;
+                out[l + 96] = d * sc[is + 6] * q4;
+            }
+        }
+    }
+}
+
+/* ============================ activation rounding =================================== */
+
+/* llama.cpp's x86 quantize_row_q8_0: scale 127/amax, round half to even (_mm256_round_ps). */
+static void act_q8_0(const float *x, struct block_q8_0 *y, int n)
+{
+    for (int i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[i].d = quant_fp32_to_fp16(d);
+        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+    }
+}
+
+/* llama.cpp's quantize_row_q8_K_ref: scale -127/max (max = the signed value of largest
+ * magnitude), round half to even, clamp at 127, block sums for the K-quant mins. */
+static void act_q8_K(const float *x, struct block_q8_K *y, int n)
+{
+    for (int i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < QK_K; j++) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) { amax = ax; max = x[j]; }
+        }
+        if (amax == 0) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; j++) {
+            int v = (int)nearbyintf(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int j = 0; j < QK_K / 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += y[i].qs[j * 16 + l];
+            y[i].bsums[j] = (int16_t)s;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void quant_act(enum ggml_type act, const float *x, void *out, int n)
+{
+    switch (act) {
+    case GGML_TYPE_F32: memcpy(out, x, (size_t)n * 4); break;
+    case GGML_TYPE_F16: quant_fp32_to_fp16_row(x, out, n); break;
+    case GGML_TYPE_BF16: {
+        uint16_t *y = out;
+        for (int i = 0; i < n; i++) y[i] = quant_fp32_to_bf16(x[i]);
+        break;
+    }
+    case GGML_TYPE_Q8_0: act_q8_0(x, out, n); break;
+    case GGML_TYPE_Q8_K: act_q8_K(x, out, n); break;
+    default: abort();
+    }
+}
+
+/* ============================ scalar dot products =================================== */
+
+static float dot_f32_ref(int n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * y[i];
+    return (float)s;
+}
+
+static float dot_f16_f16_ref(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)quant_fp16_to_fp32(x[i]) * quant_fp16_to_fp32(y[i]);
+    return (float)s;
+}
+
+static float dot_f16_f32_ref(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w;
+    const float *y = a;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)quant_fp16_to_fp32(x[i]) * y[i];
+    return (float)s;
+}
+
+static float dot_bf16_ref(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)quant_bf16_to_fp32(x[i]) * quant_bf16_to_fp32(y[i]);
+    return (float)s;
+}
+
+static float dot_q8_0_ref(int n, const void *w, const void *a)
+{
+    const struct block_q8_0 *x = w, *y = a;
+    float s = 0;
+    for (int i = 0; i < n / QK8_0; i++) {
+        int si = 0;
+        for (int j = 0; j < QK8_0; j++) si += x[i].qs[j] * y[i].qs[j];
+        s += si * (quant_fp16_to_fp32(x[i].d) * quant_fp16_to_fp32(y[i].d));
+    }
+    return s;
+}
+
+static float dot_q4_0_ref(int n, const void *w, const void *a)
+{
+    const struct block_q4_0 *x = w;
+    const struct block_q8_0 *y = a;
+    float s = 0;
+    for (int i = 0; i < n / QK4_0; i++) {
+        int si = 0;
+        for (int j = 0; j < QK4_0 / 2; j++)
+            si += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+        s = fmaf((float)si, quant_fp16_to_fp32(x[i].d) * quant_fp16_to_fp32(y[i].d), s);
+    }
+    return s;
+}
+
+static float dot_q4_K_ref(int n, const void *w, const void *a)
+{
+    const struct block_q4_K *x = w;
+    const struct block_q8_K *y = a;
+    float s = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *q = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < QK_K / 64; j++, q += 32, q8 += 64) {
+            uint8_t sc1, m1, sc2, m2;
+            get_scale_min_k4(2 * j, x[i].scales, &sc1, &m1);
+            get_scale_min_k4(2 * j + 1, x[i].scales, &sc2, &m2);
+            int s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += (q[l] & 0xF) * q8[l];
+                s2 += (q[l] >> 4) * q8[l + 32];
+            }
+            sumi += sc1 * s1 + sc2 * s2;
+            summ += m1 * (y[i].bsums[4 * j] + y[i].bsums[4 * j + 1]) +
+                    m2 * (y[i].bsums[4 * j + 2] + y[i].bsums[4 * j + 3]);
+        }
+        s += y[i].d * (quant_fp16_to_fp32(x[i].d) * sumi - quant_fp16_to_fp32(x[i].dmin) * summ);
+    }
+    return s;
+}
+
+static float dot_q6_K_ref(int n, const void *w, const void *a)
+{
+    const struct block_q6_K *x = w;
+    const struct block_q8_K *y = a;
+    float s = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales, *q8 = y[i].qs;
+        int sumi = 0;
+        for (int c = 0; c < QK_K; c += 128, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            int acc[8] = { 0 };
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                acc[is] += q1 * q8[l];
+                acc[is + 2] += q2 * q8[l + 32];
+                acc[is + 4] += q3 * q8[l + 64];
+                acc[is + 6] += q4 * q8[l + 96];
+            }
+            for (int k = 0; k < 8; k++) sumi += sc[k] * acc[k];
+        }
+        s += y[i].d * quant_fp16_to_fp32(x[i].d) * sumi;
+    }
+    return s;
+}
+
+/* ============================ AVX2 + FMA kernels ===================================== */
+#if QUANT_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum_ps(__m256 v)
+{
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/* Sum of products of signed bytes, as 8 int32 lanes. */
+AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
+{
+    __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+AVX2 static float dot_f32_avx2(int n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+AVX2 static float dot_f16_f16_avx2(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
+        s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), LOAD_F16(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), LOAD_F16(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), LOAD_F16(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
+    return s;
+}
+
+AVX2 static float dot_f16_f32_avx2(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w;
+    const float *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(LOAD_F16(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_F16(x + i), _mm256_loadu_ps(y + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += _cvtsh_ss(x[i]) * y[i];
+    return s;
+}
+
+#define LOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
+    _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+
+AVX2 static float dot_bf16_avx2(int n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
+        s1 = _mm256_fmadd_ps(LOAD_BF16(x + i + 8), LOAD_BF16(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(LOAD_BF16(x + i + 16), LOAD_BF16(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(LOAD_BF16(x + i + 24), LOAD_BF16(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += quant_bf16_to_fp32(x[i]) * quant_bf16_to_fp32(y[i]);
+    return s;
+}
+
+AVX2 static float dot_q8_0_avx2(int n, const void *w, const void *a)
+{
+    const struct block_q8_0 *x = w, *y = a;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK8_0; i++) {
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
+        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(mul_sum_i8(qx, qy)), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* Q4_0 sums block by block in one float (acc = fma(int sum, dx * dy, acc)) rather than in
+ * 8 lanes: that is the order of llama.cpp's x86 path for Q4_0 (weights repacked 8 rows at a
+ * time, one accumulator lane per row), and matching it makes our logits on Q4_0 files equal
+ * to llama.cpp's, where lane-wise sums drift by up to 0.3 through the Q8_0 rounding of the
+ * next layer's activations. */
+AVX2 static float dot_q4_0_avx2(int n, const void *w, const void *a)
+{
+    const struct block_q4_0 *x = w;
+    const struct block_q8_0 *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8);
+    float acc = 0;
+    for (int i = 0; i < n / QK4_0; i++) {
+        __m128i t = _mm_loadu_si128((const __m128i *)x[i].qs);
+        __m256i qx = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+        qx = _mm256_sub_epi8(_mm256_and_si256(qx, m4), off);
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i si = mul_sum_i8(qx, qy);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(si), _mm256_extracti128_si256(si, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        acc = fmaf((float)_mm_cvtsi128_si32(s4), _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), acc);
+    }
+    return acc;
+}
+
+AVX2 static float dot_q4_K_avx2(int n, const void *w, const void *a)
+{
+    const struct block_q4_K *x = w;
+    const struct block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) get_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        accm += y[i].d * _cvtsh_ss(x[i].dmin) * summ;
+        __m256i sumi = _mm256_setzero_si256();
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            pl = _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j]));
+            ph = _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        __m256 d = _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc) - accm;
+}
+
+AVX2 static float dot_q6_K_avx2(int n, const void *w, const void *a)
+{
+    const struct block_q6_K *x = w;
+    const struct block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales, *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i y8 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y8), _mm256_maddubs_epi16(m32, y8));
+                __m256i s = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
+                                                    _mm_set1_epi16(sc[2 * k + 1]), 1);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        __m256 d = _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_ps(acc);
+}
+
+AVX2 static void fp32_to_fp16_avx2(const float *x, uint16_t *y, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = quant_fp32_to_fp16(x[i]);
+}
+
+AVX2 static void fp16_to_fp32_avx2(const uint16_t *x, float *y, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, LOAD_F16(x + i));
+    for (; i < n; i++) y[i] = _cvtsh_ss(x[i]);
+}
+
+AVX2 static void axpy_f16_avx2(int n, float a, const uint16_t *x, float *y)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LOAD_F16(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
+}
+#endif
+
+/* ============================ f32-activation fallback =============================== */
+
+/* Dequantize the weight row, then an f32 dot: used when LLMQ_F32_ACT=1 asks for unrounded
+ * activations on every type (for measuring what llama.cpp's rounding contributes). */
+#define DEQ_DOT(t, T)                                                                \
+    static float dot_##t##_f32(int n, const void *w, const void *a)                 \
+    {                                                                               \
+        static _Thread_local float buf[16384];                                      \
+        float s = 0;                                                                \
+        for (int o = 0; o < n; o += 16384) {                                        \
+            int k = n - o < 16384 ? n - o : 16384;                                  \
+            dequant_##t((const char *)w + quant_row_bytes(GGML_TYPE_##T, o), buf, k); \
+            s += traits[0].dot(k, buf, (const float *)a + o);                       \
+        }                                                                           \
+        return s;                                                                   \
+    }
+static struct quant_traits traits[7];
+DEQ_DOT(bf16, BF16)
+DEQ_DOT(q8_0, Q8_0)
+DEQ_DOT(q4_0, Q4_0)
+DEQ_DOT(q4_K, Q4_K)
+DEQ_DOT(q6_K, Q6_K)
+
+/* ============================ dispatch ============================================== */
+
+static int use_simd;
+static int f16_act = 1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static struct quant_traits traits[7] = {
+    { GGML_TYPE_F32, 1, 4, GGML_TYPE_F32, dot_f32_ref, dot_f32_ref, dequant_f32 },
+    { GGML_TYPE_F16, 1, 2, GGML_TYPE_F16, dot_f16_f16_ref, dot_f16_f16_ref, dequant_f16 },
+    { GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16, dot_bf16_ref, dot_bf16_ref, dequant_bf16 },
+    { GGML_TYPE_Q8_0, QK8_0, sizeof(struct block_q8_0), GGML_TYPE_Q8_0, dot_q8_0_ref, dot_q8_0_ref, dequant_q8_0 },
+    { GGML_TYPE_Q4_0, QK4_0, sizeof(struct block_q4_0), GGML_TYPE_Q8_0, dot_q4_0_ref, dot_q4_0_ref, dequant_q4_0 },
+    { GGML_TYPE_Q4_K, QK_K, sizeof(struct block_q4_K), GGML_TYPE_Q8_K, dot_q4_K_ref, dot_q4_K_ref, dequant_q4_K },
+    { GGML_TYPE_Q6_K, QK_K, sizeof(struct block_q6_K), GGML_TYPE_Q8_K, dot_q6_K_ref, dot_q6_K_ref, dequant_q6_K },
+};
+
+static void pick_kernels(void)
+{
+    _Static_assert(sizeof(struct block_q8_0) == 34, "q8_0");
+    _Static_assert(sizeof(struct block_q4_0) == 18, "q4_0");
+    _Static_assert(sizeof(struct block_q4_K) == 144, "q4_K");
+    _Static_assert(sizeof(struct block_q6_K) == 210, "q6_K");
+    _Static_assert(sizeof(struct block_q8_K) == 292, "q8_K");
+    const char *no = getenv("LLMQ_NO_SIMD");
+#if QUANT_X86
+    __builtin_cpu_init();
+    use_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c") && !(no && *no && *no != '0');
+#else
+    (void)no;
+#endif
+    const char *f32 = getenv("LLMQ_F32_ACT");
+    if (f32 && *f32 == '1') {
+        f16_act = 0;
+        quant_dot_fn *fns[] = { dot_bf16_f32, dot_q8_0_f32, dot_q4_0_f32, dot_q4_K_f32, dot_q6_K_f32 };
+        for (int i = 2; i < 7; i++) {
+            traits[i].act_type = GGML_TYPE_F32;
+            traits[i].dot = traits[i].dot_ref = fns[i - 2];
+        }
+    }
+    if (!f16_act) {
+        traits[1].act_type = GGML_TYPE_F32;
+        traits[1].dot = traits[1].dot_ref = dot_f16_f32_ref;
+    }
+#if QUANT_X86
+    if (!use_simd) return;
+    traits[0].dot = dot_f32_avx2;
+    if (f32 && *f32 == '1') {
+        traits[1].dot = dot_f16_f32_avx2;
+        return;
+    }
+    traits[0].dot = dot_f32_avx2;
+    traits[1].dot = f16_act ? dot_f16_f16_avx2 : dot_f16_f32_avx2;
+    traits[2].dot = dot_bf16_avx2;
+    traits[3].dot = dot_q8_0_avx2;
+    traits[4].dot = dot_q4_0_avx2;
+    traits[5].dot = dot_q4_K_avx2;
+    traits[6].dot = dot_q6_K_avx2;
+#endif
+}
+
+void quant_set_f16_act(int f16) { f16_act = f16; }
+
+int quant_simd(void)
+{
+    pthread_once(&once, pick_kernels);
+    return use_simd;
+}
+
+const struct quant_traits *quant_traits(enum ggml_type t)
+{
+    pthread_once(&once, pick_kernels);
+    for (size_t i = 0; i < sizeof(traits) / sizeof(traits[0]); i++)
+        if (traits[i].type == t) return &traits[i];
+    return NULL;
+}
+
+size_t quant_row_bytes(enum ggml_type t, int n)
+{
+    if (t == GGML_TYPE_Q8_K) return (size_t)(n / QK_K) * sizeof(struct block_q8_K);
+    const struct quant_traits *q = quant_traits(t);
+    return q ? (size_t)(n / q->block_elems) * q->block_bytes : 0;
+}
+
+void quant_dequant_row(enum ggml_type t, const void *row, float *out, int n)
+{
+    quant_traits(t)->dequant(row, out, n);
+}
+
+void quant_fp32_to_fp16_row(const float *x, uint16_t *y, int n)
+{
+#if QUANT_X86
+    if (quant_simd()) { fp32_to_fp16_avx2(x, y, n); return; }
+#endif
+    for (int i = 0; i < n; i++) y[i] = quant_fp32_to_fp16(x[i]);
+}
+
+void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n)
+{
+#if QUANT_X86
+    if (quant_simd()) { fp16_to_fp32_avx2(x, y, n); return; }
+#endif
+    for (int i = 0; i < n; i++) y[i] = quant_fp16_to_fp32(x[i]);
+}
+
+float quant_dot_f16_f32(int n, const uint16_t *x, const float *y)
+{
+#if QUANT_X86
+    if (quant_simd()) return dot_f16_f32_avx2(n, x, y);
+#endif
+    return dot_f16_f32_ref(n, x, y);
+}
+
+void quant_axpy_f16(int n, float a, const uint16_t *x, float *y)
+{
+#if QUANT_X86
+    if (quant_simd()) { axpy_f16_avx2(n, a, x, y); return; }
+#endif
+    for (int i = 0; i < n; i++) y[i] += a * quant_fp16_to_fp32(x[i]);
+}

@@ -1,0 +1,86 @@
+/* quant.h -- ggml block formats as the engine reads them: dequantization, activation
+ * quantization (the rounding llama.cpp applies to the right-hand side of every product) and
+ * dot products weight-row x activation-row, with AVX2+FMA versions picked at run time and
+ * portable scalar versions that are the reference in tests.
+ * Does not encode weights (that is quantize.c, for mkmodel) and knows nothing of models. */
+#ifndef LLMQ_LLAMA_QUANT_H
+#define LLMQ_LLAMA_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/llama/gguf.h"
+
+#define QK8_0 32
+#define QK4_0 32
+#define QK_K 256
+
+/* Block layouts, byte for byte as in ggml (little-endian, fp16 scales as raw bits). */
+struct block_q8_0 { uint16_t d; int8_t qs[QK8_0]; };                 /* 34 bytes */
+struct block_q4_0 { uint16_t d; uint8_t qs[QK4_0 / 2]; };            /* 18: low nibbles = 0..15 */
+struct block_q4_K {                                                  /* 144 bytes */
+    uint16_t d, dmin;          /* super-block scales of the 6-bit scales and mins */
+    uint8_t scales[12];        /* 8 scales + 8 mins, 6 bits each (get_scale_min_k4) */
+    uint8_t qs[QK_K / 2];      /* per 64 values: 32 bytes, low nibbles first 32, high next 32 */
+};
+struct block_q6_K {                                                  /* 210 bytes */
+    uint8_t ql[QK_K / 2];      /* low 4 bits */
+    uint8_t qh[QK_K / 4];      /* high 2 bits */
+    int8_t scales[QK_K / 16];  /* one per 16 values */
+    uint16_t d;
+};
+struct block_q8_K {            /* activations only (never in files): 292 bytes */
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];  /* sums of qs per 16 values (for the Q4_K mins) */
+};
+
+/* Dot product of n values: w is a weight row of the tensor type, a an activation row of
+ * that type's activation type (quant_act_type). */
+typedef float quant_dot_fn(int n, const void *w, const void *a);
+
+struct quant_traits {
+    enum ggml_type type;
+    int block_elems;
+    size_t block_bytes;
+    enum ggml_type act_type;         /* F32, F16, BF16, Q8_0 or Q8_K */
+    quant_dot_fn *dot;               /* fastest available (AVX2 when the CPU has it) */
+    quant_dot_fn *dot_ref;           /* portable scalar reference */
+    void (*dequant)(const void *row, float *out, int n);
+};
+
+/* Traits of a weight type the engine computes with (F32, F16, BF16, Q8_0, Q4_0, Q4_K,
+ * Q6_K), or NULL. The first call picks the kernels (thread-safe). */
+const struct quant_traits *quant_traits(enum ggml_type t);
+/* 1 when the AVX2 kernels are in use. Setting LLMQ_NO_SIMD=1 forces the scalar ones. */
+int quant_simd(void);
+/* Which activation type F16 weights use: 1 (default) rounds activations to F16 like
+ * llama.cpp; 0 keeps them F32. Call before the first quant_traits. */
+void quant_set_f16_act(int f16);
+
+/* Bytes of one row of n values of type t (weights or activation types, incl. Q8_K). */
+size_t quant_row_bytes(enum ggml_type t, int n);
+/* Converts n floats into an activation row of type act (F32 copy, F16, BF16, Q8_0, Q8_K),
+ * rounding as llama.cpp does on x86. n must be a multiple of the block size. */
+void quant_act(enum ggml_type act, const float *x, void *out, int n);
+void quant_dequant_row(enum ggml_type t, const void *row, float *out, int n);
+
+/* Scalar IEEE conversions (round to nearest even). */
+float quant_fp16_to_fp32(uint16_t h);
+uint16_t quant_fp32_to_fp16(float f);
+static inline float quant_bf16_to_fp32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
+    return v.f;
+}
+uint16_t quant_fp32_to_bf16(float f);
+/* Rounds x to the nearest f16 value (as storing into an f16 KV cache does). */
+static inline float quant_round_fp16(float x) { return quant_fp16_to_fp32(quant_fp32_to_fp16(x)); }
+/* Converts n floats to/from f16 (F16C when available). */
+void quant_fp32_to_fp16_row(const float *x, uint16_t *y, int n);
+void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n);
+/* f16 . f32 dot of n values, and y += a * x[f16] (attention over the KV cache). */
+float quant_dot_f16_f32(int n, const uint16_t *x, const float *y);
+void quant_axpy_f16(int n, float a, const uint16_t *x, float *y);
+
+#endif
