@@ -1,0 +1,346 @@
+/* admit.c -- the admission path: local checks, then the job in one pipelined round trip
+ * (docs/QUEUE.md), plus the 100 ms queue poll that feeds the backpressure decision and the
+ * drain-rate estimate behind Retry-After. */
+#include "gateway/admit.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "gateway/conn.h"
+#include "gateway/fanout.h"
+#include "gateway/gw.h"
+#include "gateway/route.h"
+#include "gateway/sse.h"
+#include "gateway/stream.h"
+#include "queue/rconn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- checks */
+
+static int reject(struct gateway *gw, struct admit_reject *r, int status, const char *code,
+                  long long retry_after_s, const char *fmt, const char *arg)
+{
+    r->status = status;
+    r->code = code;
+    r->type = status == 429 ? "rate_limit_error" : "server_error";
+    snprintf(r->message, sizeof(r->message), fmt, arg);
+    r->retry_after_ms = retry_after_s * 1000;
+    gateway_count_rejection(gw, code);
+    return -1;
+}
+
+int admit_check(struct gateway *gw, const char *key_id, struct admit_reject *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (gw->draining)
+        return reject(gw, r, 503, "overloaded", 1, "%sgateway is draining; retry on another instance", "");
+    uint64_t wait_ms = limiter_take(&gw->limiter, key_id, uv_now(gw->loop) * 1000);
+    if (wait_ms) {
+        reject(gw, r, 429, "rate_limited", 0, "rate limit reached for API key %s", key_id);
+        r->retry_after_ms = (long long)wait_ms;
+        return -1;
+    }
+    if (!rconn_connected(gw->cmd))
+        return reject(gw, r, 503, "overloaded", 1, "%squeue unavailable (Redis is down); retry later", "");
+    if (gw->cfg.max_streams > 0 && (long long)gw->n_streams >= gw->cfg.max_streams) {
+        long long s = limit_retry_after_s((double)((long long)gw->n_streams - gw->cfg.max_streams),
+                                          gw->stream_finish_rate, 1, 60);
+        return reject(gw, r, 503, "overloaded", s, "%stoo many open streams on this gateway", "");
+    }
+    long long lag = gw->queue_lag + gw->admitted_since_poll;
+    if (gw->cfg.max_queue > 0 && lag >= gw->cfg.max_queue) {
+        long long s = limit_retry_after_s((double)(lag - gw->cfg.max_queue), gw->drain_rate, 1, 60);
+        return reject(gw, r, 503, "overloaded", s, "%squeue full; retry later", "");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- job creation */
+
+struct enqueue {                   /* privdata of the creation round trip */
+    struct gateway *gw;
+    uint64_t serial;               /* the stream's serial (streams may die meanwhile) */
+    char rid[72];
+    struct buf req;                /* owned: normalised job JSON */
+    char tp[64];
+    int idem;                      /* waiting for SET NX GET */
+};
+
+static struct stream *find_serial(struct gateway *gw, const char *rid, uint64_t serial)
+{
+    for (struct stream *s = stream_find(gw, rid, strlen(rid)); s; s = s->hnext)
+        if (s->serial == serial && !strcmp(s->rid, rid)) return s;
+    return NULL;
+}
+
+static void enqueue_free(struct enqueue *q)
+{
+    buf_deinit(&q->req);
+    free(q);
+}
+
+static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct enqueue *q = priv;
+    struct gateway *gw = q->gw;
+    redisReply *rep = reply;
+    struct stream *s = find_serial(gw, q->rid, q->serial);
+    if (s) {
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            log_req(LOG_LEVEL_ERROR, s->rid, s->trace_id, "job creation failed: %s",
+                    rep ? rep->str : "Redis connection lost");
+            s->cancel_on_close = 0;
+            stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);
+        } else {
+            stream_start(s, gw->queue_lag + gw->admitted_since_poll);
+        }
+    }
+    enqueue_free(q);
+}
+
+static int send_job(struct gateway *gw, struct enqueue *q, struct stream *s)
+{
+    char job[KEYS_MAX], recv_us[24], enq_us[24];
+    keys_job(&gw->keys, q->rid, job);
+    s->enqueued_us = clock_wall_us();
+    snprintf(recv_us, sizeof(recv_us), "%" PRIu64, s->received_us);
+    snprintf(enq_us, sizeof(enq_us), "%" PRIu64, s->enqueued_us);
+    const char *hset[] = { "HSET", job, "state", "queued", "gw", gw->id, "attempts", "0",
+                           "received_us", recv_us, "enqueued_us", enq_us, "req", q->req.data,
+                           "tp", q->tp, "key", s->key_id };
+    size_t hlen[17];
+    for (int i = 0; i < 17; i++) hlen[i] = strlen(hset[i]);
+    hlen[13] = q->req.len;
+    if (rconn_command_argv(gw->cmd, NULL, NULL, 17, hset, hlen) < 0) return -1;
+    rconn_command(gw->cmd, NULL, NULL, "EXPIRE %s 86400", job);
+    const char *xadd[] = { "XADD", gw->jobs_key, "*", "id", q->rid, "gw", gw->id, "req", q->req.data,
+                           "tp", q->tp, "enq_us", enq_us };
+    size_t xlen[13];
+    for (int i = 0; i < 13; i++) xlen[i] = strlen(xadd[i]);
+    xlen[8] = q->req.len;
+    return rconn_command_argv(gw->cmd, on_xadd, q, 13, xadd, xlen);
+}
+
+static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct enqueue *q = priv;
+    struct gateway *gw = q->gw;
+    redisReply *rep = reply;
+    struct stream *s = find_serial(gw, q->rid, q->serial);
+    if (!s) { enqueue_free(q); return; }
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        s->cancel_on_close = 0;
+        stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);
+        enqueue_free(q);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_STRING && keys_id_valid(rep->str, rep->len)) {
+        /* A retry: attach to the existing request and replay its stream. */
+        log_req(LOG_LEVEL_INFO, rep->str, s->trace_id, "idempotent retry attached to the existing request");
+        stream_set_rid(s, rep->str);
+        s->owned = 0;
+        s->cancel_on_close = 0;
+        if (s->owned == 0 && gw->backlog_tokens >= s->prompt_chars / 4 + s->max_tokens)
+            gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
+        s->prompt_chars = s->max_tokens = 0;
+        fanout_resume(s);
+        enqueue_free(q);
+        return;
+    }
+    if (send_job(gw, q, s) < 0) {
+        s->cancel_on_close = 0;
+        stream_fail(s, 503, "overloaded", "queue unavailable (Redis is down); retry later", 1000);
+        enqueue_free(q);
+    }
+}
+
+void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_request *r,
+                   const char *traceparent, const char *idem_key)
+{
+    struct enqueue *q = xcalloc(1, sizeof(*q));
+    q->gw = gw;
+    q->serial = s->serial;
+    snprintf(q->rid, sizeof(q->rid), "%s", s->rid);
+    if (traceparent) snprintf(q->tp, sizeof(q->tp), "%s", traceparent);
+    buf_init(&q->req);
+    uint64_t deadline_us = 0;
+    if (r->timeout_ms > 0) {
+        deadline_us = s->received_us + (uint64_t)r->timeout_ms * 1000u;
+        s->deadline_ms = uv_now(gw->loop) + (uint64_t)r->timeout_ms;
+    }
+    openai_job_json(r, gateway_random_u63(), deadline_us, &q->req);
+    s->owned = 1;
+    s->cancel_on_close = 1;
+    s->include_usage = r->include_usage;
+    s->prompt_chars = (long long)r->prompt_chars;
+    s->max_tokens = r->max_tokens;
+    gw->admitted_since_poll++;
+    gw->backlog_tokens += s->prompt_chars / 4 + s->max_tokens;
+
+    int rc;
+    if (idem_key) {
+        char key[KEYS_MAX];
+        if (keys_idem(&gw->keys, s->key_id, idem_key, key) < 0) {
+            /* validated by the caller; a bad one here is a bug, answer as a client error */
+            enqueue_free(q);
+            s->cancel_on_close = 0;
+            stream_fail(s, 400, "bad_request", "Idempotency-Key: 1..256 bytes without control characters", 0);
+            return;
+        }
+        q->idem = 1;
+        rc = rconn_command(gw->cmd, on_idem, q, "SET %s %s NX GET EX 86400", key, q->rid);
+    } else {
+        rc = send_job(gw, q, s);
+    }
+    if (rc < 0) {
+        enqueue_free(q);
+        s->cancel_on_close = 0;
+        stream_fail(s, 503, "overloaded", "queue unavailable (Redis is down); retry later", 1000);
+    }
+}
+
+/* ---------------------------------------------------------------- HTTP entry */
+
+void admit_http(struct http_conn *c, int chat)
+{
+    struct gateway *gw = c->gw;
+    struct admit_reject rej;
+    if (admit_check(gw, c->key_id, &rej) < 0) {
+        conn_respond_error(c, rej.status, rej.type, rej.code, NULL, rej.message,
+                           (rej.retry_after_ms + 999) / 1000);
+        return;
+    }
+    const struct http_req *req = &c->reader.req;
+    struct openai_request r;
+    struct err e = { 0 };
+    if (openai_parse(&r, req->body.data ? req->body.data : "", req->body.len,
+                     chat ? OPENAI_KIND_CHAT : OPENAI_KIND_COMPLETION, &gw->limits, &e) < 0) {
+        gateway_count_rejection(gw, "bad_request");
+        conn_respond_error(c, 400, "invalid_request_error", "bad_request", NULL, e.msg, 0);
+        return;
+    }
+    size_t vl = 0;
+    const char *v = http_req_header(req, "last-event-id", &vl);
+    if (v && vl) {
+        char rid[72];
+        uint32_t index;
+        if (sse_parse_last_event_id(v, vl, rid, sizeof(rid), &index) < 0 || !keys_id_valid(rid, strlen(rid))) {
+            openai_request_deinit(&r);
+            conn_respond_error(c, 400, "invalid_request_error", "bad_request", "Last-Event-ID",
+                               "Last-Event-ID: must be <request-id>:<index>", 0);
+            return;
+        }
+        struct stream *s = stream_new(gw, c, STREAM_KIND_SSE, chat, rid, r.model);
+        s->include_usage = r.include_usage;
+        s->next_index = index + 1;
+        openai_request_deinit(&r);
+        http_reader_shrink(&c->reader);
+        fanout_resume(s);
+        return;
+    }
+    const char *idem = http_req_header(req, "idempotency-key", &vl);
+    if (idem) {
+        char tmp[KEYS_MAX];
+        if (keys_idem(&gw->keys, c->key_id, idem, tmp) < 0) {
+            openai_request_deinit(&r);
+            conn_respond_error(c, 400, "invalid_request_error", "bad_request", "Idempotency-Key",
+                               "Idempotency-Key: 1..256 bytes without control characters", 0);
+            return;
+        }
+    }
+    char tid[33];
+    const char *tp = http_req_header(req, "traceparent", &vl);
+    if (tp && route_traceparent(tp, vl, tid) < 0) tp = NULL;
+    char idem_copy[300];
+    if (idem) snprintf(idem_copy, sizeof(idem_copy), "%s", idem);
+    char tp_copy[64];
+    if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
+    struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat, c->request_id, r.model);
+    http_reader_shrink(&c->reader);            /* the body is parsed; keep streams small */
+    admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);
+    openai_request_deinit(&r);
+}
+
+/* ---------------------------------------------------------------- queue poll */
+
+static long long reply_int(const redisReply *r)
+{
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) return atoll(r->str);
+    return -1;
+}
+
+static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct gateway *gw = priv;
+    redisReply *rep = reply;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) return;
+    for (size_t g = 0; g < rep->elements; g++) {
+        redisReply *grp = rep->element[g];
+        if (grp->type != REDIS_REPLY_ARRAY) continue;
+        long long lag = -1, pending = -1, entries_read = -1;
+        int ours = 0;
+        for (size_t i = 0; i + 1 < grp->elements; i += 2) {
+            redisReply *k = grp->element[i], *v = grp->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING) continue;
+            if (!strcmp(k->str, "name")) ours = v->type == REDIS_REPLY_STRING && !strcmp(v->str, "workers");
+            else if (!strcmp(k->str, "lag")) lag = v->type == REDIS_REPLY_NIL ? -1 : reply_int(v);
+            else if (!strcmp(k->str, "pending")) pending = reply_int(v);
+            else if (!strcmp(k->str, "entries-read")) entries_read = reply_int(v);
+        }
+        if (!ours) continue;
+        uint64_t now = clock_mono_us();
+        if (entries_read >= 0) {
+            if (gw->poll_prev_us && gw->entries_read_prev >= 0 && entries_read >= gw->entries_read_prev) {
+                double dt = (double)(now - gw->poll_prev_us) / 1e6;
+                if (dt > 0) {
+                    double rate = (double)(entries_read - gw->entries_read_prev) / dt;
+                    gw->drain_rate = gw->drain_rate > 0 ? 0.8 * gw->drain_rate + 0.2 * rate : rate;
+                }
+            }
+            gw->entries_read_prev = entries_read;
+            gw->poll_prev_us = now;
+        }
+        if (pending >= 0) gw->queue_pending = pending;
+        gw->xinfo_lag = lag;       /* nil after XDELs: on_xlen estimates it from XLEN - pending */
+        gw->have_group = 1;
+    }
+}
+
+static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct gateway *gw = priv;
+    redisReply *rep = reply;
+    gw->poll_inflight = 0;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) return;
+    gw->queue_depth = rep->integer;
+    /* Without a group (no worker started yet) every entry is lag. Workers XDEL finished
+     * entries, so XLEN - pending is the undelivered backlog when Redis cannot say. */
+    if (!gw->have_group) gw->queue_lag = rep->integer;
+    else if (gw->xinfo_lag >= 0) gw->queue_lag = gw->xinfo_lag;
+    else gw->queue_lag = rep->integer > gw->queue_pending ? rep->integer - gw->queue_pending : 0;
+    gw->have_group = 0;
+    gw->admitted_since_poll = 0;
+}
+
+void admit_poll(struct gateway *gw)
+{
+    /* Stream finish rate (for the stream-cap Retry-After), EWMA over poll intervals. */
+    uint64_t now = clock_mono_us();
+    if (gw->finish_prev_us) {
+        double dt = (double)(now - gw->finish_prev_us) / 1e6;
+        if (dt > 0) {
+            double rate = (double)gw->finished_since / dt;
+            gw->stream_finish_rate = gw->stream_finish_rate > 0 ? 0.8 * gw->stream_finish_rate + 0.2 * rate : rate;
+        }
+    }
+    gw->finished_since = 0;
+    gw->finish_prev_us = now;
+    if (gw->poll_inflight || !rconn_connected(gw->cmd)) return;
+    if (rconn_command(gw->cmd, on_xinfo, gw, "XINFO GROUPS %s", gw->jobs_key) < 0) return;
+    if (rconn_command(gw->cmd, on_xlen, gw, "XLEN %s", gw->jobs_key) == 0) gw->poll_inflight = 1;
+}
