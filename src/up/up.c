@@ -262,6 +262,12 @@ static void worker_init(struct up *u, int i)
     c->backoff_ms = backoff;
     if (u->cfg.model && *u->cfg.model) { child_arg(c, "--model"); child_arg(c, u->cfg.model); }
     if (knows_flag(&u->worker_flags, "--id", 4)) { child_arg(c, "--id"); child_arg(c, id); }
+    if (knows_flag(&u->worker_flags, "--drain-timeout-ms", 18)) {
+        char d[32];
+        snprintf(d, sizeof(d), "%lld", u->cfg.drain_timeout_ms);
+        child_arg(c, "--drain-timeout-ms");
+        child_arg(c, d);
+    }
     add_rest_flags(u, c, &u->worker_flags);
 }
 
@@ -506,7 +512,7 @@ static void shutdown_all(struct up *u)
     stop_children(u, cs, n, (int)u->cfg.drain_timeout_ms + 3000);
     n = 0;
     for (int i = 0; i < u->n_workers; i++) cs[n++] = &u->workers[i];
-    stop_children(u, cs, n, 15000);
+    stop_children(u, cs, n, (int)u->cfg.drain_timeout_ms + 5000);
     if (u->own_redis) {
         cs[0] = &u->redis;
         stop_children(u, cs, 1, 5000);
@@ -536,7 +542,7 @@ int up_main(int argc, char **argv)
         { "autoscale", CFG_STR, &cf->autoscale, "MIN:MAX: scale workers on queue lag (HPA rule)" },
         { "autoscale-sync-ms", CFG_INT, &cf->autoscale_sync_ms, "autoscaler sync period (0 = HPA default, 15 s)" },
         { "autoscale-down-window-s", CFG_INT, &cf->autoscale_down_window_s, "scale-down stabilization window (-1 = HPA default, 300 s)" },
-        { "drain-timeout-ms", CFG_INT, &cf->drain_timeout_ms, "how long gateways may drain on stop" },
+        { "drain-timeout-ms", CFG_INT, &cf->drain_timeout_ms, "how long gateways and workers may drain on stop" },
         { "ready-timeout-ms", CFG_INT, &cf->ready_timeout_ms, "how long to wait for readiness at start" },
         { "state-file", CFG_STR, &cf->state_file, "where to write the state `llmq status` reads" },
         { NULL },
