@@ -229,7 +229,7 @@ static void on_group(redisAsyncContext *ac, void *reply, void *priv)
 
 static void create_group(struct worker *w)
 {
-    rconn_command(w->cmd, on_group, w, "XGROUP CREATE %s %s $ MKSTREAM", w->jobs_key, KEYS_GROUP);
+    rconn_command(w->cmd, on_group, w, "XGROUP CREATE %s %s 0 MKSTREAM", w->jobs_key, KEYS_GROUP);
 }
 
 void pull_on_connect(struct worker *w)
