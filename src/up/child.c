@@ -55,6 +55,7 @@ int child_start(struct child *c)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);  /* a blocked mask survives exec */
         signal(SIGPIPE, SIG_DFL);
+        dup2(2, 1);           /* llmq up's stdout carries only its own "serving" line */
         execvp(c->argv[0], c->argv);
         fprintf(stderr, "{\"level\":\"error\",\"component\":\"up\",\"msg\":\"%s: cannot run %s: %s\"}\n",
                 c->name, c->argv[0], strerror(errno));

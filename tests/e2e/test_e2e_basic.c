@@ -38,6 +38,16 @@ static void test_sse_and_json_with_curl(void)
         char *colon = strchr(p + 5, ':');
         char *nl = strchr(p + 5, '\n');
         if (!colon || !nl || colon > nl) continue;
+        char *data_line = strstr(p, "data: ");
+        char *data_end = data_line ? strchr(data_line, '\n') : NULL;
+        if (data_line && data_end) {
+            /* the finish chunk and the usage chunk repeat the count as their index */
+            char save = *data_end;
+            *data_end = 0;
+            int tail = strstr(data_line, "\"finish_reason\":\"") || strstr(data_line, "\"usage\"");
+            *data_end = save;
+            if (tail) continue;
+        }
         int idx = atoi(colon + 1);
         if (idx <= last) repeats++;
         last = idx;

@@ -5,7 +5,7 @@
 #include "test.h"
 #include "e2e/harness.h"
 
-static char fake_dir[256], fake_log[300], gw_arg[300], wk_arg[300];
+static char fake_dir[256], fake_log[300], gw_arg[512], wk_arg[512];
 
 static int setup(void)
 {
@@ -111,7 +111,7 @@ static void test_children_die_with_supervisor(void)
 
 static void test_bad_flags(void)
 {
-    char cmd[800], out[2048];
+    char cmd[2048], out[2048];
     snprintf(cmd, sizeof(cmd), "'%s' up %s %s --no-such-flag 3 2>&1", h_bin("llmq"), gw_arg, wk_arg);
     CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
     CHECK(strstr(out, "--no-such-flag") != NULL);
