@@ -76,6 +76,7 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     c->tseq = try_alloc(T * sizeof(void *), &fail);
     c->out_tok = try_alloc(T * sizeof(int), &fail);
     c->out_dst = try_alloc(T * sizeof(float *), &fail);
+    c->item_base = try_alloc((size_t)c->max_batch * sizeof(int), &fail);
     if (mm_act_init(&c->act_x, (int)T, (int)E) < 0) fail = 1;
     if (mm_act_init(&c->act_att, (int)T, (int)E) < 0) fail = 1;
     if (mm_act_init(&c->act_ff, (int)T, (int)F) < 0) fail = 1;
@@ -99,7 +100,7 @@ void llama_ctx_free(struct llama_ctx *c)
     free(c->seqs);
     kv_pool_deinit(&c->kv);
     void *bufs[] = { c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits, c->rope_cs,
-                     c->att_scratch, c->tok, c->pos, c->tseq, c->out_tok, c->out_dst };
+                     c->att_scratch, c->tok, c->pos, c->tseq, c->out_tok, c->out_dst, c->item_base };
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     mm_act_deinit(&c->act_x);
     mm_act_deinit(&c->act_att);
@@ -308,10 +309,10 @@ int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_
         }
     }
     /* Passes of at most batch_tokens tokens; an item may continue in the next pass. */
+    for (int i = 0; i < n_items; i++) c->item_base[i] = items[i].seq->kv.len;
     int item = 0, off = 0;
     while (item < n_items) {
         c->n_tok = c->n_out = 0;
-        int first = item;
         while (item < n_items && c->n_tok < c->batch_tokens) {
             const struct llama_batch_item *it = &items[item];
             int take = it->n_tokens - off;
@@ -319,7 +320,7 @@ int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_
             for (int k = 0; k < take; k++) {
                 int tk = off + k, t = c->n_tok++;
                 c->tok[t] = it->tokens[tk];
-                c->pos[t] = it->seq->kv.len + tk;
+                c->pos[t] = c->item_base[item] + tk;
                 c->tseq[t] = it->seq;
                 if (it->logits && (it->all_logits || tk == it->n_tokens - 1)) {
                     c->out_tok[c->n_out] = t;
@@ -336,7 +337,6 @@ int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_
         /* Advance every sequence by what this pass wrote (positions are now readable). */
         for (int t = 0; t < c->n_tok; t++)
             if (c->pos[t] + 1 > c->tseq[t]->kv.len) c->tseq[t]->kv.len = c->pos[t] + 1;
-        (void)first;
     }
     return 0;
 }

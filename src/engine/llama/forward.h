@@ -44,6 +44,7 @@ struct llama_ctx {
     int n_out;
     int *out_tok;                  /* T: token index of each output row */
     float **out_dst;               /* T: where each output row is copied */
+    int *item_base;                /* max_batch: each item's position before the call */
     int layer;                     /* layer the attention job works on */
 };
 
