@@ -14,7 +14,7 @@ function fileFor(o) {
   const comp = ((o.metadata || {}).labels || {})['app.kubernetes.io/component'];
   if (o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'llama-worker-hpa') return 'worker-hpa.yaml';
   if (comp === 'platform') return 'namespace.yaml';
-  if (comp === 'redis' || comp === 'queue-init') return 'redis.yaml';
+  if (comp === 'redis' || comp === 'queue-init' || comp === 'ops') return 'redis.yaml';
   if (comp === 'gateway') return 'gateway.yaml';
   if (comp === 'worker') return 'worker-gpu.yaml';
   throw new Error(`${o.kind}/${o.metadata.name}: no runbook file for component ${comp}`);

@@ -407,7 +407,24 @@ function policy(objs) {
     scaled.set(key, `${o.kind}/${o.metadata.name}`);
     if (t.spec && t.spec.replicas !== undefined) err(t, '.spec.replicas', `set, but ${o.kind}/${o.metadata.name} owns the count (each apply would reset it)`);
   };
+  /* HPA behaviour: the API server validates these; the schemas only say "string"/"integer". */
+  const behavior = (o, b, p) => {
+    for (const d of ['scaleUp', 'scaleDown']) {
+      const r = (b || {})[d];
+      if (!r) continue;
+      if (r.selectPolicy !== undefined && !['Max', 'Min', 'Disabled'].includes(r.selectPolicy))
+        err(o, `${p}.${d}.selectPolicy`, `${JSON.stringify(r.selectPolicy)} not one of Max, Min, Disabled`);
+      const w = r.stabilizationWindowSeconds;
+      if (w !== undefined && !(w >= 0 && w <= 3600)) err(o, `${p}.${d}.stabilizationWindowSeconds`, 'must be 0..3600');
+      (r.policies || []).forEach((pol, i) => {
+        if (!['Pods', 'Percent'].includes(pol.type)) err(o, `${p}.${d}.policies[${i}].type`, `${JSON.stringify(pol.type)} not one of Pods, Percent`);
+        if (!(pol.periodSeconds > 0 && pol.periodSeconds <= 1800)) err(o, `${p}.${d}.policies[${i}].periodSeconds`, 'must be 1..1800');
+        if (!(pol.value > 0)) err(o, `${p}.${d}.policies[${i}].value`, 'must be > 0');
+      });
+    }
+  };
   for (const h of byKind('HorizontalPodAutoscaler')) {
+    behavior(h, h.spec.behavior, '.spec.behavior');
     target(h, h.spec.scaleTargetRef, '.spec.scaleTargetRef');
     if ((h.spec.minReplicas || 1) > h.spec.maxReplicas) err(h, '.spec', 'minReplicas > maxReplicas');
     (h.spec.metrics || []).forEach((m, i) => {
@@ -423,6 +440,7 @@ function policy(objs) {
   }
   for (const so of byKind('ScaledObject')) {
     target(so, { kind: 'Deployment', ...so.spec.scaleTargetRef }, '.spec.scaleTargetRef');
+    behavior(so, ((so.spec.advanced || {}).horizontalPodAutoscalerConfig || {}).behavior, '.spec.advanced.horizontalPodAutoscalerConfig.behavior');
     const hpaName = ((so.spec.advanced || {}).horizontalPodAutoscalerConfig || {}).name;
     if (hpaName && find('HorizontalPodAutoscaler', hpaName, ns(so))) err(so, '.spec.advanced', `KEDA would create HPA ${hpaName}, which this render also defines`);
     (so.spec.triggers || []).forEach((t, i) => {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# test_manifests.sh -- deploy/k8s, offline: every overlay (and the base, and the Prometheus
+# Adapter rules) renders with `kubectl kustomize`; every object validates strictly against the
+# Kubernetes v1.32 and KEDA schemas in $LLMQ_SHARED_DIR/k8s-schemas; the policy checks pass
+# (restricted Pod Security, requests/limits, probes, default deny, RBAC, tokens, tags, links);
+# each overlay holds what it promises (expect.js), with the numbers of `llmq up --autoscale`;
+# the validator catches deliberate breakage (mutations.js); the plain runbook files equal the
+# gpu overlay and apply in order (each file's references are satisfied by it and the files
+# before it). Skips with a reason without kubectl, node + js-yaml, or the schemas.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v kubectl >/dev/null; then skip "manifests: kubectl not installed"; finish; exit; fi
+if ! have_node_yaml; then skip "manifests: $need_node_yaml_reason"; finish; exit; fi
+schema_args=(--no-schemas)
+if [ -n "$SCHEMAS" ]; then schema_args=(--schemas "$SCHEMAS")
+else skip "schema validation: \$LLMQ_SHARED_DIR/k8s-schemas absent (policy checks still run)"; fi
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+dump=""
+if [ -n "${LLMQ_AUTOSCALE_DUMP:-}" ] && [ -x "$LLMQ_AUTOSCALE_DUMP" ]; then
+  "$LLMQ_AUTOSCALE_DUMP" > "$tmp/autoscale.json" && dump="$tmp/autoscale.json"
+else skip "HPA/llmq up parity: autoscale_dump not built (LLMQ_AUTOSCALE_DUMP)"; fi
+
+run() { # name, command...: pass/fail with the command's output shown on failure
+  local name=$1; shift
+  if "$@" > "$tmp/out" 2>&1; then pass; else fail "$name"; sed 's/^/    /' "$tmp/out" >&2; fi
+}
+
+for o in base overlays/cpu overlays/gpu overlays/keda monitoring; do
+  n=${o#overlays/}
+  if ! kubectl kustomize "$SRC/deploy/k8s/$o" > "$tmp/$n.yaml" 2> "$tmp/err"; then
+    fail "render $o: $(head -3 "$tmp/err")"; continue
+  fi
+  pass
+  run "validate $o" node "$VALIDATOR" "${schema_args[@]}" --policy "$tmp/$n.yaml"
+  case $n in
+    cpu|gpu|keda)
+      run "expectations $n" node "$SRC/tests/deploy/expect.js" "$n" $dump < "$tmp/$n.yaml"
+      run "mutations $n" node "$SRC/tests/deploy/mutations.js" ${SCHEMAS:+--schemas "$SCHEMAS"} < "$tmp/$n.yaml" ;;
+  esac
+done
+
+# The runbook files: in sync with the gpu overlay, and each prefix of the apply order is
+# self-contained (policy checks resolve every reference within the files applied so far).
+rb="$SRC/deploy/k8s/runbook"
+run "runbook files match overlays/gpu" node "$SRC/tools/k8s-validate/runbook.js" --check "$rb" gpu < "$tmp/gpu.yaml"
+files=()
+for f in namespace.yaml redis.yaml gateway.yaml worker-gpu.yaml worker-hpa.yaml; do
+  files+=("$rb/$f")
+  # namespace.yaml alone holds no workload; from redis.yaml on, policy must hold.
+  run "runbook apply order up to $f" node "$VALIDATOR" "${schema_args[@]}" --policy "${files[@]}"
+done
+run "runbook names the runbook objects" grep -q 'name: llama-worker-hpa' "$rb/worker-hpa.yaml"
+
+finish

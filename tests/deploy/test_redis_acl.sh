@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# test_redis_acl.sh -- the Redis ACL users of deploy/k8s, for real: starts redis-server 7 on a
+# free 127.0.0.1 port with the exact user arguments of the rendered StatefulSet, then checks
+# with ACL DRYRUN (and a few real calls) that each user may run the commands docs/QUEUE.md
+# gives its component, on its keys and channels, and nothing else (no other keys, no admin
+# commands, no FLUSHALL/KEYS/CONFIG/EVAL). Bounded: a few seconds.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+if ! have_node_yaml; then skip "redis_acl: $need_node_yaml_reason"; finish; exit; fi
+if ! command -v kubectl >/dev/null; then skip "redis_acl: kubectl not installed"; finish; exit; fi
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then skip "redis_acl: redis-server/redis-cli not installed"; finish; exit; fi
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+kubectl kustomize "$SRC/deploy/k8s/overlays/cpu" > "$tmp/render.yaml" || { fail "kustomize render"; finish; exit; }
+# The user arguments, one per line, with the kubelet's $(VAR) expansion done by hand.
+node -e '
+  const yaml = require(process.argv[1]);
+  const objs = yaml.loadAll(require("fs").readFileSync(process.argv[2], "utf8")).filter(Boolean);
+  const ss = objs.find((o) => o.kind === "StatefulSet" && o.metadata.name === "llmq-redis");
+  const args = ss.spec.template.spec.containers[0].args.slice(1);   /* [0] is the config file */
+  const pw = { GATEWAY_PASSWORD: "gw-pw", WORKER_PASSWORD: "wk-pw", ADMIN_PASSWORD: "ad-pw", KEDA_PASSWORD: "kd-pw" };
+  for (const a of args) console.log(a.replace(/\$\((\w+)\)/g, (_, v) => pw[v]));
+' "$SRC/tools/k8s-validate/node_modules/js-yaml" "$tmp/render.yaml" > "$tmp/args" || { fail "extract redis args"; finish; exit; }
+mapfile -t acl < "$tmp/args"
+
+port=""
+for _ in $(seq 1 20); do
+  p=$((20000 + RANDOM % 20000))
+  (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { port=$p; break; }
+done
+# A test-only superuser "t" runs ACL DRYRUN; everything else is the manifest's.
+redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp" --save '' --appendonly no \
+  --protected-mode no "${acl[@]}" --user t on '>t-pw' '~*' '&*' '+@all' > "$tmp/redis.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 50); do
+  redis-cli -p "$port" --user t --pass t-pw --no-auth-warning PING 2>/dev/null | grep -q PONG && break
+  sleep 0.1
+done
+if ! redis-cli -p "$port" --user t --pass t-pw --no-auth-warning PING 2>/dev/null | grep -q PONG; then
+  fail "redis-server did not start with the manifest's ACL arguments: $(tail -3 "$tmp/redis.log")"; finish; exit
+fi
+pass
+
+as() { local u=$1 pw=$2; shift 2; redis-cli -p "$port" --user "$u" --pass "$pw" --no-auth-warning "$@" 2>&1; }
+dry() { as t t-pw ACL DRYRUN "$@"; }
+allow() { local out; out=$(dry "$@"); if [ "$out" = OK ]; then pass; else fail "allow: $* -> $out"; fi; }
+deny()  { local out; out=$(dry "$@"); if [ "$out" != OK ]; then pass; else fail "deny: $* was allowed"; fi; }
+
+# default user is off
+out=$(redis-cli -p "$port" PING 2>&1); check "default user disabled ($out)" grep -q NOAUTH <<<"$out"
+
+# --- gateway (docs/QUEUE.md: admit, enqueue, read queue depth, replay, idempotency, cancel)
+allow gateway HSET llmq:job:a1 state queued gw g1 attempts 0
+allow gateway EXPIRE llmq:job:a1 86400
+allow gateway XADD llmq:jobs '*' id a1 gw g1 req '{}'
+allow gateway XINFO GROUPS llmq:jobs
+allow gateway XLEN llmq:jobs
+allow gateway XGROUP CREATE llmq:jobs workers 0 MKSTREAM
+allow gateway HGETALL llmq:job:a1
+allow gateway SET llmq:idem:k1:i1 a1 NX EX 86400
+allow gateway GET llmq:idem:k1:i1
+allow gateway XRANGE llmq:out:a1 - +
+allow gateway XREAD COUNT 10 BLOCK 100 STREAMS llmq:out:a1 0
+allow gateway SMEMBERS llmq:workers
+allow gateway GET llmq:worker:w1
+allow gateway PUBLISH llmq:cancel a1
+allow gateway SUBSCRIBE llmq:gw:g1
+allow gateway PING
+deny gateway XREADGROUP GROUP workers w1 COUNT 1 STREAMS llmq:jobs '>'
+deny gateway XACK llmq:jobs workers 1-0
+deny gateway XADD llmq:dlq '*' id a1
+deny gateway XRANGE llmq:dlq - +
+deny gateway XADD llmq:out:a1 '*' t x
+deny gateway SET llmq:worker:w1 x
+deny gateway SET other:key x
+deny gateway PUBLISH other a1
+deny gateway SUBSCRIBE other
+deny gateway FLUSHALL
+deny gateway KEYS '*'
+deny gateway CONFIG SET appendonly no
+deny gateway EVAL 'return 1' 0
+deny gateway DEL llmq:jobs
+
+# --- worker (pull, lease, run, publish, replay log, DLQ, heartbeat)
+allow worker XREADGROUP GROUP workers w1 COUNT 8 BLOCK 1000 STREAMS llmq:jobs '>'
+allow worker XACK llmq:jobs workers 1-0
+allow worker XDEL llmq:jobs 1-0
+allow worker XCLAIM llmq:jobs workers w1 0 1-0 JUSTID
+allow worker XAUTOCLAIM llmq:jobs workers w1 3000 0-0
+allow worker HINCRBY llmq:job:a1 attempts 1
+allow worker HSET llmq:job:a1 state running worker w1
+allow worker HGET llmq:job:a1 state
+allow worker EXPIRE llmq:job:a1 3600
+allow worker XADD llmq:dlq '*' id a1 error x
+allow worker XADD llmq:out:a1 '*' i 0 n 1 t x
+allow worker EXPIRE llmq:out:a1 600
+allow worker PUBLISH llmq:gw:g1 x
+allow worker SUBSCRIBE llmq:cancel
+allow worker SET llmq:worker:w1 '{}' PX 3000
+allow worker SADD llmq:workers w1
+deny worker XRANGE llmq:dlq - +
+deny worker SET llmq:idem:k1:i1 x
+deny worker SUBSCRIBE llmq:gw:g1x other
+deny worker FLUSHDB
+deny worker KEYS '*'
+deny worker CONFIG GET '*'
+deny worker GET other:key
+
+# --- keda (read the lag only)
+allow keda XINFO GROUPS llmq:jobs
+allow keda XPENDING llmq:jobs workers
+allow keda XLEN llmq:jobs
+deny keda XADD llmq:jobs '*' a b
+deny keda XRANGE llmq:jobs - +
+deny keda HGETALL llmq:job:a1
+deny keda XINFO GROUPS other
+
+# --- admin (operators: DLQ, status)
+allow admin XRANGE llmq:dlq - +
+allow admin XDEL llmq:dlq 1-0
+allow admin XADD llmq:jobs '*' id a1
+allow admin INFO
+deny admin FLUSHALL
+deny admin KEYS '*'
+deny admin CONFIG SET appendonly no
+deny admin DEBUG SLEEP 0
+deny admin GET other:key
+
+# --- real calls: the queue-init Job's command twice (OK, then BUSYGROUP), one job's life
+check "queue-init creates the group" grep -qx OK <<<"$(as gateway gw-pw XGROUP CREATE llmq:jobs workers 0 MKSTREAM)"
+check "queue-init is idempotent" grep -q BUSYGROUP <<<"$(as gateway gw-pw XGROUP CREATE llmq:jobs workers 0 MKSTREAM)"
+id=$(as gateway gw-pw XADD llmq:jobs '*' id a1 gw g1 req '{}')
+check "gateway enqueues" grep -Eq '^[0-9]+-[0-9]+$' <<<"$id"
+lag=$(as keda kd-pw XINFO GROUPS llmq:jobs | grep -A1 -x lag | tail -1)
+check "keda reads lag 1 (got '$lag')" test "$lag" = 1
+got=$(as worker wk-pw XREADGROUP GROUP workers w1 COUNT 1 STREAMS llmq:jobs '>')
+check "worker reads the job" grep -q a1 <<<"$got"
+check "worker acks" grep -qx 1 <<<"$(as worker wk-pw XACK llmq:jobs workers "$id")"
+check "real denial" grep -q NOPERM <<<"$(as worker wk-pw XRANGE llmq:dlq - +)"
+
+finish
