@@ -15,6 +15,7 @@
 #include "engine/llama/cli.h"
 #include "engine/llama/gguf.h"
 #include "engine/llama/gguf_write.h"
+#include "engine/llama/llama.h"
 #include "engine/llama/quantize.h"
 #include "test.h"
 
@@ -362,6 +363,49 @@ static void test_llama2_vocab_and_errors(void)
     CHECK(!file_exists(out));
 }
 
+/* Every type mkmodel writes loads in the engine and decodes to finite, non-constant logits. */
+static void test_engine_loads_every_type(void)
+{
+    const char *types[] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q6_k" };
+    const char *out = tmp_path("eng.gguf");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        CHECK_EQ(mkmodel("--out", out, "--layers", "2", "--dim", "256", "--heads", "4", "--kv-heads", "2",
+                         "--ffn", "512", "--vocab", "300", "--type", types[i], "--quiet", NULL), 0);
+        struct llama_model *m = NULL;
+        struct llama_ctx *c = NULL;
+        struct llama_seq *sq = NULL;
+        struct err e = { 0 };
+        int rc = llama_model_load(&m, out, &e);
+        CHECK_EQ(rc, 0);
+        if (rc) { fprintf(stderr, "%s: %s\n", types[i], e.msg); unlink(out); continue; }
+        const struct llama_hparams *hp = llama_model_hparams(m);
+        CHECK(hp->n_vocab == 300 && hp->n_embd == 256 && hp->n_layer == 2 && hp->n_head_kv == 2 && !hp->tied_output);
+        struct llama_ctx_params p = { .max_batch = 1, .ctx_len = 32, .threads = 1 };
+        CHECK_EQ(llama_ctx_new(&c, m, &p, &e), 0);
+        if (c) CHECK_EQ(llama_seq_new(c, &sq), 0);
+        float logits[300];
+        int32_t tok[4] = { 1, 100, 200, 299 };
+        if (sq) {
+            CHECK_EQ(llama_prefill(c, sq, tok, 4, logits), 0);
+            int finite = 1;
+            float lo = logits[0], hi = logits[0];
+            for (int k = 0; k < 300; k++) {
+                finite &= isfinite(logits[k]);
+                lo = fminf(lo, logits[k]);
+                hi = fmaxf(hi, logits[k]);
+            }
+            CHECK(finite && hi - lo > 1.0f);
+            int32_t next = llama_argmax(logits, 300);
+            CHECK_EQ(llama_decode(c, &sq, &next, 1, logits), 0);
+            CHECK_EQ(llama_seq_pos(sq), 5);
+        }
+        llama_seq_free(c, sq);
+        llama_ctx_free(c);
+        llama_model_free(m);
+        unlink(out);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmq-test-mkmodel-XXXXXX");
@@ -375,6 +419,7 @@ int main(void)
     TEST_RUN(test_scales_and_types);
     TEST_RUN(test_deterministic_across_threads);
     TEST_RUN(test_llama2_vocab_and_errors);
+    TEST_RUN(test_engine_loads_every_type);
     rmdir(tmpdir);
     TEST_MAIN_END();
 }
