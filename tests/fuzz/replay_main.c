@@ -46,6 +46,11 @@ int main(int argc, char **argv)
         }
         if (d) closedir(d);
     }
+    if (n == 0) {
+        /* A target with no corpus would test nothing and still pass: refuse. */
+        fprintf(stderr, "no corpus: set LLMQ_FUZZ_CORPUS or pass files\n0 passed, 1 failed\n");
+        return 1;
+    }
     for (int i = 0; i < n; i++) LLVMFuzzerTestOneInput(ins[i].data, ins[i].size);
 
     const char *m = getenv("LLMQ_FUZZ_MUTATIONS");
@@ -78,6 +83,6 @@ int main(int argc, char **argv)
     }
     free(buf);
     for (int i = 0; i < n; i++) free(ins[i].data);
-    printf("%d passed, 0 failed\n", n + (n ? (int)mutations : 0));
+    printf("%d passed, 0 failed\n", n + (int)mutations);
     return 0;
 }
