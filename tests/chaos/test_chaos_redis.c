@@ -70,7 +70,7 @@ static void test_redis_kill_with_queued_jobs(void)
     /* llmq up restarts it (same port, same dir, AOF) */
     end = h_now_ms() + 10000;
     pid_t rp2 = rp;
-    while (h_now_ms() < end && (rp2 == rp || redis_int("PING") < 0)) {
+    while (h_now_ms() < end && (rp2 == rp || redis_int("DBSIZE") < 0)) {
         usleep(100000);
         if (h_up_children(&up, &rp2, 1, "redis") != 1) rp2 = rp;
     }

@@ -12,10 +12,11 @@
 #include <pthread.h>
 
 #define STREAMS 60
-#define TOKENS 150
+#define TOKENS_KILL 400      /* 2 s at 5 ms per step: both kills land mid-stream */
+#define TOKENS_ROLL 800      /* 4 s: the whole rolling restart happens mid-stream */
 
 static struct h_up up;
-static uint64_t baseline[STREAMS];
+static uint64_t baseline_kill[STREAMS], baseline_roll[STREAMS];
 
 struct chaos { int mode; int done; int actions; };   /* mode 0: kill -9, 1: rolling SIGTERM */
 
@@ -52,14 +53,14 @@ static void *chaos_main(void *arg)
     return NULL;
 }
 
-static void run_load(struct load_result *r)
+static void run_load(struct load_result *r, int tokens)
 {
     struct load_cfg c = { .host = "127.0.0.1", .port = up.port, .proto = LOAD_WS, .streams = STREAMS,
-                          .ws_per_conn = 4, .max_tokens = TOKENS, .seed = 4242, .timeout_ms = 60000 };
+                          .ws_per_conn = 4, .max_tokens = tokens, .seed = 4242, .timeout_ms = 60000 };
     CHECK_EQ(load_run(&c, r), 0);
 }
 
-static void check_against_baseline(struct load_result *r)
+static void check_against_baseline(struct load_result *r, const uint64_t *baseline, int tokens)
 {
     char line[1024];
     load_result_json(r, line, sizeof(line));
@@ -67,7 +68,7 @@ static void check_against_baseline(struct load_result *r)
     if (r->first_error[0]) fprintf(stderr, "first error: %s\n", r->first_error);
     CHECK_EQ(r->ok, STREAMS);
     CHECK_EQ(r->dup_or_gap, 0);
-    CHECK_EQ(r->tokens, (long long)STREAMS * TOKENS);
+    CHECK_EQ(r->tokens, (long long)STREAMS * tokens);
     int same = 0;
     for (int i = 0; i < STREAMS; i++) same += r->text_hash[i] == baseline[i];
     CHECK_EQ(same, STREAMS);
@@ -76,10 +77,14 @@ static void check_against_baseline(struct load_result *r)
 static void test_baseline(void)
 {
     struct load_result r;
-    run_load(&r);
+    run_load(&r, TOKENS_KILL);
     CHECK_EQ(r.ok, STREAMS);
     CHECK_EQ(r.dup_or_gap, 0);
-    memcpy(baseline, r.text_hash, sizeof(baseline));
+    memcpy(baseline_kill, r.text_hash, sizeof(baseline_kill));
+    load_result_free(&r);
+    run_load(&r, TOKENS_ROLL);
+    CHECK_EQ(r.ok, STREAMS);
+    memcpy(baseline_roll, r.text_hash, sizeof(baseline_roll));
     load_result_free(&r);
 }
 
@@ -89,11 +94,11 @@ static void test_kill9_random_worker(void)
     pthread_t th;
     pthread_create(&th, NULL, chaos_main, &c);
     struct load_result r;
-    run_load(&r);
+    run_load(&r, TOKENS_KILL);
     pthread_join(th, NULL);
     CHECK(c.actions >= 1);
     CHECK(h_log_count(&up, "died: signal 9") >= 1);
-    check_against_baseline(&r);
+    check_against_baseline(&r, baseline_kill, TOKENS_KILL);
     load_result_free(&r);
 }
 
@@ -103,10 +108,14 @@ static void test_rolling_sigterm_restart(void)
     pthread_t th;
     pthread_create(&th, NULL, chaos_main, &c);
     struct load_result r;
-    run_load(&r);
+    uint64_t t0 = h_now_ms();
+    run_load(&r, TOKENS_ROLL);
+    uint64_t load_end = h_now_ms();
     pthread_join(th, NULL);
     CHECK_EQ(c.actions, 3);
-    check_against_baseline(&r);
+    fprintf(stderr, "rolling restart: load took %llu ms, restarts took %llu ms\n",
+            (unsigned long long)(load_end - t0), (unsigned long long)(h_now_ms() - t0));
+    check_against_baseline(&r, baseline_roll, TOKENS_ROLL);
     load_result_free(&r);
 }
 
