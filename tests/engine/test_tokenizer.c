@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "engine/llama/gguf.h"
+#include "common/buf.h"
 #include "engine/llama/tokenizer.h"
+#include "engine/llama/unicode.h"
 #include "test.h"
 
 static char *slurp(const char *path, size_t *n)
@@ -94,6 +96,176 @@ static int utf8_valid(const char *s, size_t n)
         i += k;
     }
     return 1;
+}
+
+
+/* ------------------------------------------------------------------ tiny in-memory vocabularies */
+
+static void w_u32(struct buf *b, uint32_t v)
+{
+    uint8_t p[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    buf_append(b, p, 4);
+}
+static void w_u64(struct buf *b, uint64_t v) { w_u32(b, (uint32_t)v); w_u32(b, (uint32_t)(v >> 32)); }
+static void w_str(struct buf *b, const char *s) { w_u64(b, strlen(s)); buf_append(b, s, strlen(s)); }
+
+struct tiny_vocab {
+    const char *model, *pre;         /* pre NULL: no key */
+    const char **tokens;
+    const int32_t *types;
+    const float *scores;             /* NULL: no key */
+    int n;
+    const char **merges;             /* NULL: no key */
+    int n_merges;
+    int scores_n;                    /* 0: n (lets a test write a wrong length) */
+};
+
+static void tiny_gguf(struct buf *b, const struct tiny_vocab *v)
+{
+    int n_kv = 2 + (v->pre != NULL) + (v->tokens != NULL) + (v->scores != NULL) + (v->merges != NULL);
+    buf_reset(b);
+    w_u32(b, 0x46554747u); w_u32(b, 3); w_u64(b, 0); w_u64(b, (uint64_t)n_kv);
+    w_str(b, "tokenizer.ggml.model"); w_u32(b, GGUF_TYPE_STRING); w_str(b, v->model);
+    if (v->pre) { w_str(b, "tokenizer.ggml.pre"); w_u32(b, GGUF_TYPE_STRING); w_str(b, v->pre); }
+    if (v->tokens) {
+        w_str(b, "tokenizer.ggml.tokens"); w_u32(b, GGUF_TYPE_ARRAY); w_u32(b, GGUF_TYPE_STRING); w_u64(b, (uint64_t)v->n);
+        for (int i = 0; i < v->n; i++) w_str(b, v->tokens[i]);
+    }
+    w_str(b, "tokenizer.ggml.token_type"); w_u32(b, GGUF_TYPE_ARRAY); w_u32(b, GGUF_TYPE_INT32); w_u64(b, (uint64_t)v->n);
+    for (int i = 0; i < v->n; i++) w_u32(b, (uint32_t)v->types[i]);
+    if (v->scores) {
+        int ns = v->scores_n ? v->scores_n : v->n;
+        w_str(b, "tokenizer.ggml.scores"); w_u32(b, GGUF_TYPE_ARRAY); w_u32(b, GGUF_TYPE_FLOAT32); w_u64(b, (uint64_t)ns);
+        for (int i = 0; i < ns; i++) { uint32_t u; memcpy(&u, &v->scores[i % v->n], 4); w_u32(b, u); }
+    }
+    if (v->merges) {
+        w_str(b, "tokenizer.ggml.merges"); w_u32(b, GGUF_TYPE_ARRAY); w_u32(b, GGUF_TYPE_STRING); w_u64(b, (uint64_t)v->n_merges);
+        for (int i = 0; i < v->n_merges; i++) w_str(b, v->merges[i]);
+    }
+}
+
+static int tiny_new(struct tokenizer **t, const struct tiny_vocab *v, struct err *e)
+{
+    struct buf b;
+    struct gguf_file *f = NULL;
+    buf_init(&b);
+    tiny_gguf(&b, v);
+    int rc = gguf_parse(&f, b.data, b.len, e);
+    if (rc == 0) rc = tokenizer_new(t, f, e);
+    gguf_close(f);                   /* the tokenizer copies what it keeps */
+    buf_deinit(&b);
+    return rc;
+}
+
+static void expect_ids(const struct tokenizer *t, const char *text, int bos, const int32_t *want, int n)
+{
+    int32_t *got;
+    int ng = encode(t, text, strlen(text), bos, 0, &got);
+    int ok = ng == n && memcmp(got, want, (size_t)n * sizeof(*got)) == 0;
+    CHECK(ok);
+    if (!ok) {
+        fprintf(stderr, "  '%s': got", text);
+        for (int i = 0; i < ng; i++) fprintf(stderr, " %d", got[i]);
+        fprintf(stderr, "\n");
+    }
+    free(got);
+}
+
+static char tiny_text[300][8];
+static const char *tiny_tok[300];
+static int32_t tiny_type[300];
+static float tiny_score[300];
+
+/* SentencePiece: merges by score, byte fallback, space prefix. */
+static void test_tiny_spm(void)
+{
+    int n = 0;
+    const char *head[] = { "<unk>", "<s>", "</s>" };
+    for (int i = 0; i < 3; i++) { tiny_tok[n] = head[i]; tiny_type[n] = i == 0 ? 2 : 3; tiny_score[n++] = 0; }
+    for (int i = 0; i < 256; i++) {
+        snprintf(tiny_text[i], sizeof(tiny_text[i]), "<0x%02X>", i);
+        tiny_tok[n] = tiny_text[i]; tiny_type[n] = 6; tiny_score[n++] = 0;
+    }
+    const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab", "\xe2\x96\x81" "ab", "c" };
+    for (int i = 0; i < 7; i++) { tiny_tok[n] = pieces[i]; tiny_type[n] = 1; tiny_score[n++] = -(float)(i + 1); }
+    struct tiny_vocab v = { "llama", NULL, tiny_tok, tiny_type, tiny_score, n, NULL, 0, 0 };
+    struct tokenizer *t = NULL;
+    struct err e = { 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), 0);
+    if (!t) { fprintf(stderr, "%s\n", e.msg); return; }
+    CHECK_EQ(tokenizer_bos(t), 1);
+    CHECK(tokenizer_add_bos(t));
+    expect_ids(t, "ab", 1, (int32_t[]){ 1, 264 }, 2);          /* ▁a (-4) first, then ▁ab */
+    expect_ids(t, "ba", 0, (int32_t[]){ 259, 261, 260 }, 3);   /* no merge applies */
+    expect_ids(t, "\xc3\xa9", 0, (int32_t[]){ 259, 3 + 0xC3, 3 + 0xA9 }, 3);  /* byte fallback */
+    expect_ids(t, "a b", 0, (int32_t[]){ 262, 259, 261 }, 3);
+    expect_ids(t, "", 1, (int32_t[]){ 1 }, 1);
+    size_t l;
+    const char *p = tokenizer_piece(t, 264, &l);
+    CHECK_STR(p, l, " ab");
+    p = tokenizer_piece(t, 3 + 'A', &l);
+    CHECK_STR(p, l, "A");
+    p = tokenizer_piece(t, 0, &l);
+    CHECK_STR(p, l, "<unk>");
+    tokenizer_free(t);
+}
+
+/* Byte-level BPE: merges by rank inside pre-tokenizer words. */
+static void test_tiny_bpe(void)
+{
+    int n = 0;
+    for (int i = 0; i < 256; i++) {
+        tiny_text[i][unicode_put(unicode_byte_to_cp((uint8_t)i), tiny_text[i])] = 0;
+        tiny_tok[n] = tiny_text[i]; tiny_type[n++] = 1;
+    }
+    const char *extra[] = { "\xc4\xa0" "a", "ab", "\xc4\xa0" "ab", "12", "<|endoftext|>" };
+    for (int i = 0; i < 5; i++) { tiny_tok[n] = extra[i]; tiny_type[n++] = i == 4 ? 3 : 1; }
+    const char *merges[] = { "\xc4\xa0 a", "a b", "\xc4\xa0" "a b", "1 2" };
+    struct tiny_vocab v = { "gpt2", "gpt-2", tiny_tok, tiny_type, NULL, n, merges, 4, 0 };
+    struct tokenizer *t = NULL;
+    struct err e = { 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), 0);
+    if (!t) { fprintf(stderr, "%s\n", e.msg); return; }
+    expect_ids(t, "ab ab", 0, (int32_t[]){ 257, 258 }, 2);
+    expect_ids(t, "123", 0, (int32_t[]){ 259, '3' }, 2);
+    expect_ids(t, "\n", 0, (int32_t[]){ '\n' }, 1);
+    CHECK(tokenizer_is_eog(t, 260));                       /* <|endoftext|> by its text */
+    size_t l;
+    const char *p = tokenizer_piece(t, 258, &l);
+    CHECK_STR(p, l, " ab");
+    p = tokenizer_piece(t, '\n', &l);
+    CHECK_STR(p, l, "\n");
+    tokenizer_free(t);
+    v.pre = "qwen2";                                       /* each digit alone */
+    CHECK_EQ(tiny_new(&t, &v, &e), 0);
+    if (t) expect_ids(t, "123", 0, (int32_t[]){ '1', '2', '3' }, 3);
+    tokenizer_free(t);
+}
+
+static void test_load_errors(void)
+{
+    struct tokenizer *t = NULL;
+    struct err e = { 0 };
+    const char *toks[] = { "a", "b" };
+    const int32_t types[] = { 1, 1 };
+    const float scores[] = { 0, 0 };
+    struct tiny_vocab v = { "gpt2", "made-up-pre", toks, types, NULL, 2, toks, 0, 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), LLMQ_EUNSUPPORTED);
+    CHECK(strstr(e.msg, "tokenizer.ggml.pre 'made-up-pre'") != NULL);
+    v = (struct tiny_vocab){ "t5", NULL, toks, types, NULL, 2, NULL, 0, 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), LLMQ_EUNSUPPORTED);
+    CHECK(strstr(e.msg, "'t5'") != NULL);
+    v = (struct tiny_vocab){ "llama", NULL, NULL, types, NULL, 2, NULL, 0, 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), LLMQ_EFORMAT);
+    CHECK(strstr(e.msg, "tokenizer.ggml.tokens: missing") != NULL);
+    v = (struct tiny_vocab){ "llama", NULL, toks, types, scores, 2, NULL, 0, 3 };
+    CHECK_EQ(tiny_new(&t, &v, &e), LLMQ_EFORMAT);
+    CHECK(strstr(e.msg, "tokenizer.ggml.scores") != NULL);
+    v = (struct tiny_vocab){ "gpt2", "gpt-2", toks, types, NULL, 2, NULL, 0, 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), LLMQ_EFORMAT);
+    CHECK(strstr(e.msg, "tokenizer.ggml.merges: missing") != NULL);
+    CHECK(t == NULL);
+    tokenizer_free(NULL);
 }
 
 /* ------------------------------------------------------------------ vocab vectors */
@@ -376,7 +548,7 @@ static void test_long_prompt_speed(void)
 {
     const char *sh = test_shared_dir();
     if (!sh) { TEST_SKIP("LLMQ_SHARED_DIR absent"); return; }
-    static const char *names[] = { "llama-spm", "deepseek-coder", "gpt-2" };
+    static const char *names[] = { "llama-spm", "deepseek-coder", "deepseek-llm", "gpt-2" };
     size_t len = 40000;
     char *text = malloc(len + 1);
     uint64_t x = 88172645463325252ull;
@@ -386,7 +558,7 @@ static void test_long_prompt_speed(void)
     }
     memset(text + 20000, 'a', 5000);            /* one long run: a worst case for merging */
     text[len] = 0;
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < 4; k++) {
         char path[4096];
         struct loaded l;
         snprintf(path, sizeof(path), "%s/testdata/vocab/ggml-vocab-%s.gguf", sh, names[k]);
@@ -408,6 +580,9 @@ static void test_long_prompt_speed(void)
 
 int main(void)
 {
+    TEST_RUN(test_tiny_spm);
+    TEST_RUN(test_tiny_bpe);
+    TEST_RUN(test_load_errors);
     TEST_RUN(test_vocab_vectors);
     TEST_RUN(test_bert_unsupported);
     TEST_RUN(test_references);
