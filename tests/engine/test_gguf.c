@@ -183,6 +183,7 @@ static void test_tiny_corruptions(void)
     o = tiny_default(); o.t1_offset_add = 32; expect_fail(o, LLMQ_EFORMAT, "past the end of the file");
     o = tiny_default(); o.data_cut = 1; expect_fail(o, LLMQ_EFORMAT, "tensor 't1': data ends at byte");
     o = tiny_default(); o.alignment = 64; CHECK_EQ(tiny_parse(&o, NULL), 0);
+    o = tiny_default(); o.t1_offset_add = (uint64_t)-32; expect_fail(o, LLMQ_EFORMAT, "overlaps");
 }
 
 /* Byte patches of the valid file at known places. */

@@ -245,6 +245,35 @@ static int64_t index_build(uint32_t **slots_out, size_t *cap_out, uint64_t n,
     return -1;
 }
 
+/* ------------------------------------------------------------------ overlap check */
+
+static int cmp_offset(const void *a, const void *b, void *ctx)
+{
+    const struct gguf_tensor *t = ctx;
+    uint64_t x = t[*(const uint32_t *)a].offset, y = t[*(const uint32_t *)b].offset;
+    return x < y ? -1 : x > y;
+}
+
+/* No two tensors may share bytes (llama.cpp is stricter still: it wants them in file order,
+ * each padded to the alignment). Sorting indices keeps it O(n log n). */
+static int check_overlap(const struct gguf_file *f, struct err *e)
+{
+    if (f->n_tensors < 2) return 0;
+    uint32_t *idx = xmalloc((size_t)f->n_tensors * sizeof(*idx));
+    for (uint32_t i = 0; i < f->n_tensors; i++) idx[i] = i;
+    qsort_r(idx, (size_t)f->n_tensors, sizeof(*idx), cmp_offset, f->tensors);
+    int rc = 0;
+    for (uint64_t i = 1; i < f->n_tensors && rc == 0; i++) {
+        const struct gguf_tensor *a = &f->tensors[idx[i - 1]], *b = &f->tensors[idx[i]];
+        if (a->offset + a->size_bytes > b->offset)
+            rc = err_set(e, LLMQ_EFORMAT, "tensor '%.*s' overlaps tensor '%.*s' (offsets %llu and %llu)",
+                         (int)a->name.len, a->name.ptr, (int)b->name.len, b->name.ptr,
+                         (unsigned long long)a->offset, (unsigned long long)b->offset);
+    }
+    free(idx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ parse */
 
 static int parse(struct gguf_file *f, struct err *e)
@@ -391,6 +420,7 @@ static int parse(struct gguf_file *f, struct err *e)
         t->data = f->data + t->offset;
 #undef TNAME
     }
+    if ((rc = check_overlap(f, e)) < 0) return rc;
     dup = index_build(&f->tensor_index, &f->tensor_index_cap, f->n_tensors, f->tensors,
                       sizeof(*f->tensors));
     if (dup >= 0)
