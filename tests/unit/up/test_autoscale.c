@@ -27,8 +27,8 @@ static void test_per_pod_metric_ratio(void)
     /* 90 %: ratio 1.125 -> ceil(4.5) = 5. 3 pods at 100 %: 1.25 -> ceil(3.75) = 4. */
     CHECK_EQ(autoscale_replicas_for_metric(&util80, 0.1, 4, 90), 5);
     CHECK_EQ(autoscale_replicas_for_metric(&util80, 0.1, 3, 100), 4);
-    /* 70 %: ratio 0.875 -> ceil(3.5) = 4 with 4 pods... no: ceil(4 * 0.875) = ceil(3.5) = 4?
-     * 4 * 0.875 = 3.5 -> 4. So one step of 12.5 % does not remove a pod of 4. */
+    /* 70 %: ratio 0.875 -> ceil(4 * 0.875) = ceil(3.5) = 4: a 12.5 % dip, outside the
+     * tolerance, still keeps all 4 pods because the HPA rounds up. */
     CHECK_EQ(autoscale_replicas_for_metric(&util80, 0.1, 4, 70), 4);
     /* 10 pods at 50 %: 0.625 -> ceil(6.25) = 7. */
     CHECK_EQ(autoscale_replicas_for_metric(&util80, 0.1, 10, 50), 7);
