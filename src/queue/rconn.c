@@ -228,7 +228,8 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     if (!rc || !r || rc->closing) return;   /* dropped meanwhile: on_disconnected handles it */
     if (r->type == REDIS_REPLY_ERROR) {
-        log_error("redis %s: %s failed: %.*s", rc->name, (const char *)priv, (int)r->len, r->str);
+        if (log_failure(rc))
+            log_error("redis %s: %s failed: %.*s", rc->name, (const char *)priv, (int)r->len, r->str);
         rc->up = 0;
         redisAsyncDisconnect(ac);           /* deferred by hiredis until this callback returns */
         return;

@@ -171,13 +171,22 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
     return fin != EOUT_NONE;
 }
 
+/* Steps the engine may run ahead of the loop's publishing. Without a bound a 0 ms engine
+ * would outrun Redis and queue results without limit; with it, a fast engine's pace is the
+ * pace at which its tokens can leave (the backpressure is a wait, never a drop). */
+#define BATCH_AHEAD_MAX 4
+
 static void post(struct batch *b, struct estep *st)
 {
     pthread_mutex_lock(&b->mu);
     st->next = b->outbox;
     b->outbox = st;
+    b->outbox_n++;
     pthread_mutex_unlock(&b->mu);
     uv_async_send(&b->async);
+    pthread_mutex_lock(&b->mu);
+    while (b->outbox_n >= BATCH_AHEAD_MAX && !b->quit) pthread_cond_wait(&b->cv_room, &b->mu);
+    pthread_mutex_unlock(&b->mu);
 }
 
 static void *engine_main(void *arg)
@@ -271,6 +280,8 @@ static void on_async(uv_async_t *a)
     pthread_mutex_lock(&b->mu);
     struct estep *in = b->outbox;
     b->outbox = NULL;
+    b->outbox_n = 0;
+    pthread_cond_signal(&b->cv_room);
     pthread_mutex_unlock(&b->mu);
     struct estep *fifo = NULL;
     while (in) {
@@ -299,6 +310,7 @@ int batch_start(struct worker *w, struct engine *eng, struct err *e)
     b->max_batch = engine_max_batch(eng);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
+    pthread_cond_init(&b->cv_room, NULL);
     uv_async_init(w->loop, &b->async, on_async);
     b->async.data = b;
     int rc = pthread_create(&b->thread, NULL, engine_main, b);
@@ -339,6 +351,7 @@ void batch_stop(struct batch *b)
     pthread_mutex_lock(&b->mu);
     b->quit = 1;
     pthread_cond_signal(&b->cv);
+    pthread_cond_signal(&b->cv_room);
     pthread_mutex_unlock(&b->mu);
     pthread_join(b->thread, NULL);
     /* Step results nobody will publish any more. */
@@ -352,4 +365,5 @@ void batch_stop(struct batch *b)
     uv_close((uv_handle_t *)&b->async, NULL);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
+    pthread_cond_destroy(&b->cv_room);
 }

@@ -118,6 +118,8 @@ struct batch {
     pthread_cond_t cv;
     struct emsg *inbox;         /* LIFO under mu; the engine thread reverses it */
     struct estep *outbox;       /* LIFO under mu; the loop reverses it */
+    int outbox_n;               /* steps in outbox: the engine waits at BATCH_AHEAD_MAX */
+    pthread_cond_t cv_room;     /* signalled when the loop drained the outbox */
     int quit;
     uv_async_t async;           /* wakes the loop when outbox is non-empty */
     struct engine *eng;         /* engine thread only (after start) */

@@ -536,6 +536,45 @@ static void test_redis_outage(void)
     view_close(&v);
 }
 
+static void test_acl_user_and_bad_password(void)
+{
+    const char *P = "t9:";
+    redisReply *r = redisCommand(rc, "ACL SETUSER alice on >s3cr%%t ~* &* +@all");
+    CHECK(r && r->type == REDIS_REPLY_STATUS);
+    if (r) freeReplyObject(r);
+    struct view v;
+    view_open(&v, P, "g1");
+    char url[96];
+    /* user:password in the URL, the password percent-encoded */
+    snprintf(url, sizeof(url), "redis://alice:s3cr%%25t@127.0.0.1:%d/0", rs.port);
+    struct wproc w = worker_start(P, "w1", (const char *[]){ "--redis-url", url, "--step-ms", "1", NULL });
+    enqueue(P, "g1", "u1", "{\"prompt\":\"x\",\"max_tokens\":4,\"seed\":1}");
+    const char *ids[] = { "u1" };
+    CHECK(wait_final(&v, ids, 1, 5000));
+    CHECK_EQ(view_req(&v, "u1")->done, 1);
+    CHECK_EQ(worker_term(&w, 5000), 0);
+    /* a wrong password: the worker stays alive, unready, and still exits 0 on SIGTERM */
+    snprintf(url, sizeof(url), "redis://alice:wrong@127.0.0.1:%d", rs.port);
+    char port[16], body[512];
+    int mport = harness_free_port(), status = 0;
+    snprintf(port, sizeof(port), "%d", mport);
+    char *argv[] = { worker_bin, "--redis-url", url, "--prefix", (char *)P, "--id", "w2", "--metrics-port", port, NULL };
+    pid_t pid = harness_spawn(argv, log_path);
+    long long until = harness_now_ms() + 5000;
+    int got = -1;
+    while (harness_now_ms() < until && (got = harness_http_get(mport, "/readyz", &status, body, sizeof(body))) < 0)
+        usleep(20000);
+    usleep(200000);
+    CHECK(harness_http_get(mport, "/readyz", &status, body, sizeof(body)) > 0);
+    CHECK_EQ(status, 503);
+    CHECK(harness_http_get(mport, "/healthz", &status, body, sizeof(body)) > 0);
+    CHECK_EQ(status, 200);
+    CHECK(strstr(body, "\"redis\":false") != NULL);
+    struct wproc bad = { pid, mport };
+    CHECK_EQ(worker_term(&bad, 5000), 0);
+    view_close(&v);
+}
+
 int main(void)
 {
     const char *bin = getenv("LLMQ_BIN_DIR");
@@ -562,6 +601,7 @@ int main(void)
     TEST_RUN(test_takeover_after_sigkill);
     TEST_RUN(test_dead_letter);
     TEST_RUN(test_drain);
+    TEST_RUN(test_acl_user_and_bad_password);
     TEST_RUN(test_redis_outage);
     if (rc) redisFree(rc);
     redis_server_stop(&rs);
