@@ -304,8 +304,10 @@ static int http_body(struct conn *c)
         if (c->chunk_left < 0) {
             char *nl = memchr(c->in.data + pos, '\n', c->in.len - pos);
             if (!nl) break;
-            char *end;
-            long long n = strtoll(c->in.data + pos, &end, 16);
+            char *end = c->in.data + pos;
+            long long n = 0;
+            /* not strtoll: it would skip the CRLF that ends the previous chunk */
+            if (isxdigit((unsigned char)*end)) n = strtoll(c->in.data + pos, &end, 16);
             if (end == c->in.data + pos) {
                 if (nl == c->in.data + pos || (nl == c->in.data + pos + 1 && c->in.data[pos] == '\r')) {
                     pos = (size_t)(nl - c->in.data) + 1;  /* the CRLF after a chunk */
