@@ -233,6 +233,8 @@ static void forward_pass(struct llama_ctx *c)
     const struct llama_model *m = c->m;
     const struct llama_hparams *hp = &m->hp;
     int T = c->n_tok, E = hp->n_embd, F = hp->n_ff, KV = hp->n_head_kv * hp->head_dim;
+    long long att_work = 0;
+    for (int t = 0; t < T; t++) att_work += (long long)(c->pos[t] + 1) * E;
     for (int t = 0; t < T; t++) {
         quant_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data +
                           (size_t)c->tok[t] * m->tok_embd.row_bytes, c->x + (size_t)t * E, E);
@@ -258,7 +260,8 @@ static void forward_pass(struct llama_ctx *c)
             quant_fp32_to_fp16_row(c->v + (size_t)t * KV, kv_v(&c->kv, ks, l, c->pos[t]), KV);
         }
         c->layer = l;
-        threadpool_run(c->tp, attention_job, c);
+        if (att_work < 65536) attention_job(c, 0, 1);   /* too small to share out */
+        else threadpool_run(c->tp, attention_job, c);
         mm_act_set(&c->act_att, c->att, T, E);
         matmul(c->tp, &L->wo, &c->act_att, c->xb, E);
         for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];

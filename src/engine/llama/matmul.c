@@ -11,6 +11,9 @@
 
 #define ROW_TILE 16
 #define TOK_TILE 32
+/* Multiply-adds below which waking another thread costs more than it saves (a dispatch is
+ * ~1-2 us; 64k f32 MACs take about as long). Tiny models then run on the caller alone. */
+#define MIN_MACS_PER_THREAD 65536
 
 int mm_act_init(struct mm_act *a, int max_rows, int max_cols)
 {
@@ -43,6 +46,7 @@ struct mm_job {
     int y_stride;
     quant_dot_fn *dot;
     enum ggml_type act_type;
+    int nth;                   /* threads given work (<= pool size) */
 };
 
 static void round_job(void *p, int ith, int nth)
@@ -54,9 +58,12 @@ static void round_job(void *p, int ith, int nth)
                   a->cols);
 }
 
-static void mul_job(void *p, int ith, int nth)
+static void mul_job(void *p, int ith, int nth_pool)
 {
     struct mm_job *j = p;
+    int nth = j->nth;
+    (void)nth_pool;
+    if (ith >= nth) return;
     const struct mm_weight *w = j->w;
     struct mm_act *a = j->a;
     /* Contiguous row ranges, multiples of ROW_TILE where possible. */
@@ -82,12 +89,16 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
             int y_stride)
 {
     const struct quant_traits *qt = quant_traits(w->type);
-    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->act_type };
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->act_type, 1 };
     if (a->q_type != qt->act_type) {
         a->q_row_bytes = quant_row_bytes(qt->act_type, a->cols);
         if (a->n * a->cols >= 4096 && threadpool_size(tp) > 1) threadpool_run(tp, round_job, &j);
         else round_job(&j, 0, 1);
         a->q_type = qt->act_type;
     }
-    threadpool_run(tp, mul_job, &j);
+    long long macs = (long long)w->rows * w->cols * a->n;
+    long long want = macs / MIN_MACS_PER_THREAD;
+    j.nth = want < threadpool_size(tp) ? (int)(want > 0 ? want : 1) : threadpool_size(tp);
+    if (j.nth == 1) mul_job(&j, 0, 1);
+    else threadpool_run(tp, mul_job, &j);
 }
