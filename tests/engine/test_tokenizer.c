@@ -186,7 +186,7 @@ static void test_tiny_spm(void)
         snprintf(tiny_text[i], sizeof(tiny_text[i]), "<0x%02X>", i);
         tiny_tok[n] = tiny_text[i]; tiny_type[n] = 6; tiny_score[n++] = 0;
     }
-    const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab", "\xe2\x96\x81" "ab", "c" };
+    const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\u2581a", "ab", "\u2581ab", "c" };
     for (int i = 0; i < 7; i++) { tiny_tok[n] = pieces[i]; tiny_type[n] = 1; tiny_score[n++] = -(float)(i + 1); }
     struct tiny_vocab v = { "llama", NULL, tiny_tok, tiny_type, tiny_score, n, NULL, 0, 0 };
     struct tokenizer *t = NULL;
@@ -218,9 +218,9 @@ static void test_tiny_bpe(void)
         tiny_text[i][unicode_put(unicode_byte_to_cp((uint8_t)i), tiny_text[i])] = 0;
         tiny_tok[n] = tiny_text[i]; tiny_type[n++] = 1;
     }
-    const char *extra[] = { "\xc4\xa0" "a", "ab", "\xc4\xa0" "ab", "12", "<|endoftext|>" };
+    const char *extra[] = { "\u0120a", "ab", "\u0120ab", "12", "<|endoftext|>" };
     for (int i = 0; i < 5; i++) { tiny_tok[n] = extra[i]; tiny_type[n++] = i == 4 ? 3 : 1; }
-    const char *merges[] = { "\xc4\xa0 a", "a b", "\xc4\xa0" "a b", "1 2" };
+    const char *merges[] = { "\xc4\xa0 a", "a b", "\u0120a b", "1 2" };
     struct tiny_vocab v = { "gpt2", "gpt-2", tiny_tok, tiny_type, NULL, n, merges, 4, 0 };
     struct tokenizer *t = NULL;
     struct err e = { 0 };

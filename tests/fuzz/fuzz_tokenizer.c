@@ -86,7 +86,7 @@ static void setup(void)
         s[0] = '<'; s[1] = '0'; s[2] = 'x'; s[3] = hex[i >> 4]; s[4] = hex[i & 15]; s[5] = '>'; s[6] = 0;
         add(&v, s, 6, 0);
     }
-    const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab", "\xe2\x96\x81" "ab", "1", "12",
+    const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\u2581a", "ab", "\u2581ab", "1", "12",
                              "\xc3\xa9", "\xe2\x96\x81\xe2\x96\x81", "<|im_start|>", "</x>" };
     for (int i = 0; i < 12; i++) add(&v, pieces[i], i == 10 ? 3 : i == 11 ? 4 : 1, -(float)i);
     write_vocab(&b, &v, "llama", NULL, NULL, 0);
@@ -99,9 +99,9 @@ static void setup(void)
         s[unicode_put(unicode_byte_to_cp((uint8_t)i), s)] = 0;
         add(&v, s, 1, 0);
     }
-    const char *bpe[] = { "\xc4\xa0" "a", "ab", "\xc4\xa0" "ab", "12", "\xc4\xa0\xc4\xa0", "<|endoftext|>", "<|im_start|>" };
+    const char *bpe[] = { "\u0120a", "ab", "\u0120ab", "12", "\xc4\xa0\xc4\xa0", "<|endoftext|>", "<|im_start|>" };
     for (int i = 0; i < 7; i++) add(&v, bpe[i], i == 5 ? 3 : i == 6 ? 4 : 1, 0);
-    const char *merges[] = { "\xc4\xa0 a", "a b", "\xc4\xa0" "a b", "1 2", "\xc4\xa0 \xc4\xa0", "bad", "x y" };
+    const char *merges[] = { "\xc4\xa0 a", "a b", "\u0120a b", "1 2", "\xc4\xa0 \xc4\xa0", "bad", "x y" };
     const char *pres[] = { "default", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "falcon", "gpt-2", "starcoder" };
     for (int k = 0; k < 8; k++) {
         write_vocab(&b, &v, "gpt2", pres[k], merges, 7);

@@ -295,7 +295,7 @@ static int load(struct tokenizer *t, const struct gguf_file *f, struct err *e)
     static const char *eog_texts[] = { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                        "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>" };
     static const char *eot_texts[] = { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                       "<|endoftext|>", "<EOT>", "_<EOT>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>" };
+                                       "<|endoftext|>", "<EOT>", "_<EOT>", "<\uff5cend\u2581of\u2581sentence\uff5c>" };
     for (size_t k = 0; k < sizeof(eot_texts) / sizeof(eot_texts[0]) && t->eot < 0; k++) {
         int32_t id = lookup(t, eot_texts[k], strlen(eot_texts[k]));
         if (id >= 0) { t->eot = id; t->attr[id] = ATTR_CONTROL; }
