@@ -28,6 +28,14 @@ static const char *t_qwen25 =
     "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n"
     "    {%- endif %}\n{%- endif %}\n{%- for message in messages %}...{%- endfor %}\n"
     "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n";
+/* SmolLM2-135M-Instruct (its newlines are real ones, and a double-quoted literal with an apostrophe) */
+static const char *t_smollm2 =
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+static const char *t_dq =
+    "{{ \"<|im_start|>system\\nYou're helpful.<|im_end|>\\n\" }}{% for message in messages %}...{% endfor %}";
 /* OpenHermes-2.5 (plain ChatML, no default system) */
 static const char *t_chatml =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
@@ -119,6 +127,10 @@ static void test_detect(void)
     CHECK(strcmp(ct.default_system, "You are a helpful assistant.") == 0);
     CHECK_EQ(chat_template_parse(&ct, t_qwen25, strlen(t_qwen25), &e), 0);
     CHECK(strcmp(ct.default_system, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.") == 0);
+    CHECK_EQ(chat_template_parse(&ct, t_smollm2, strlen(t_smollm2), &e), 0);
+    CHECK(strcmp(ct.default_system, "You are a helpful AI assistant named SmolLM, trained by Hugging Face") == 0);
+    CHECK_EQ(chat_template_parse(&ct, t_dq, strlen(t_dq), &e), 0);
+    CHECK(strcmp(ct.default_system, "You're helpful.") == 0);
     CHECK_EQ(chat_template_parse(&ct, t_chatml, strlen(t_chatml), &e), 0);
     CHECK_EQ(ct.default_system[0], 0);
     CHECK_EQ(chat_template_parse(&ct, t_llama32_date, strlen(t_llama32_date), &e), 0);

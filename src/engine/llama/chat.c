@@ -50,21 +50,28 @@ const char *chat_format_name(enum chat_format f)
     return "unknown";
 }
 
-/* Finds the literal default system prompt of a Qwen-style template:
- * '<|im_start|>system\nTEXT<|im_end|>\n' inside one Jinja string literal. */
+/* Finds the literal default system prompt of a Qwen/SmolLM-style template:
+ * '<|im_start|>system\nTEXT<|im_end|>\n' inside one Jinja string literal. The newline may be
+ * written as an escape (\n, as most tokenizer_config.json files decode to) or as a real one. */
 static void find_default_system(const char *t, size_t n, char *out, size_t cap)
 {
-    static const char open[] = "<|im_start|>system\\n", close[] = "<|im_end|>";
+    static const char open[] = "<|im_start|>system", close[] = "<|im_end|>";
     const char *p = t, *end = t + n;
     out[0] = 0;
     while ((p = memmem(p, (size_t)(end - p), open, sizeof(open) - 1))) {
-        const char *s = p + sizeof(open) - 1, *c = memmem(s, (size_t)(end - s), close, sizeof(close) - 1);
+        char quote = p > t ? p[-1] : 0;
+        const char *s = p + sizeof(open) - 1;
         p = s;
+        if (quote != '\'' && quote != '"') continue;
+        if (end - s >= 2 && s[0] == '\\' && s[1] == 'n') s += 2;
+        else if (end - s >= 1 && s[0] == '\n') s += 1;
+        else continue;
+        const char *c = memmem(s, (size_t)(end - s), close, sizeof(close) - 1);
         if (!c || c == s) continue;
         size_t o = 0;
         int ok = 1;
         for (const char *q = s; q < c && ok; q++) {
-            if (*q == '\'' || *q == '"' || *q == '{' || *q == '}') ok = 0;     /* not one literal */
+            if (*q == quote || (*q == '{' && q + 1 < c && (q[1] == '{' || q[1] == '%'))) ok = 0;   /* literal ended */
             else if (*q == '\\' && q + 1 < c) {
                 q++;
                 char ch = *q == 'n' ? '\n' : *q == 't' ? '\t' : *q;
