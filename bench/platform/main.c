@@ -398,7 +398,12 @@ static int suite(const char *bin_dir, const char *out_path, int quick)
                 publish > 0 ? r->tps / publish : 0, r->ttft50, r->ttft99, r->cpu_gw + r->cpu_wk + r->cpu_redis,
                 r->cpu_gw, r->cpu_wk, r->cpu_redis);
         }
-        mdf("\n");
+        mdf("\nReading it: tokens/s can exceed the PUBLISH rate because a worker publishes once per step per "
+            "gateway, carrying the tokens of all that gateway's sequences (docs/QUEUE.md), and the gateway "
+            "merges tokens that arrive faster than a client reads into one event (PROTOCOL.md `count`), so "
+            "the per-token cost is amortised. The loopback column is the share of the bare cost of one "
+            "small write(2) per token that the whole platform reaches. TTFT at high concurrency is mostly "
+            "the time to connect and admit that many requests at once on two shared cores.\n\n");
     }
     if (f_ok) {
         mdf("## TTFT added by the platform (1 stream at a time, engine at 20 ms per step)\n\n");
