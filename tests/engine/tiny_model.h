@@ -25,6 +25,7 @@ struct tiny_model_opts {
     const char *skip_tensor;   /* leave this tensor out (error tests) */
     const char *bad_shape_tensor; /* give this tensor a wrong row count (error tests) */
     enum ggml_type roundtrip;  /* write F32 weights that went through this type and back */
+    int eos_id;                /* tokenizer.ggml.eos_token_id (0 = 2, "</s>") */
 };
 
 static uint64_t tiny_rng_state;
@@ -99,7 +100,7 @@ static int tiny_model_write(const char *path, const struct tiny_model_opts *in)
     gguf_write_kv_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, V);
     gguf_write_kv_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, V);
     gguf_write_kv_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_write_kv_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gguf_write_kv_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(o.eos_id ? o.eos_id : 2));
     gguf_write_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
     /* Tensors: declared first, then data in the same order. */
     struct { char name[64]; int cols, rows; enum ggml_type t; float scale, bias1; } td[64];
