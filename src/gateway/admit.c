@@ -111,17 +111,19 @@ static int send_job(struct gateway *gw, struct enqueue *q, struct stream *s)
     const char *hset[] = { "HSET", job, "state", "queued", "gw", gw->id, "attempts", "0",
                            "received_us", recv_us, "enqueued_us", enq_us, "req", q->req.data,
                            "tp", q->tp, "key", s->key_id };
-    size_t hlen[17];
-    for (int i = 0; i < 17; i++) hlen[i] = strlen(hset[i]);
+    enum { NH = sizeof(hset) / sizeof(hset[0]) };
+    size_t hlen[NH];
+    for (int i = 0; i < NH; i++) hlen[i] = strlen(hset[i]);
     hlen[13] = q->req.len;
-    if (rconn_command_argv(gw->cmd, NULL, NULL, 17, hset, hlen) < 0) return -1;
+    if (rconn_command_argv(gw->cmd, NULL, NULL, NH, hset, hlen) < 0) return -1;
     rconn_command(gw->cmd, NULL, NULL, "EXPIRE %s 86400", job);
     const char *xadd[] = { "XADD", gw->jobs_key, "*", "id", q->rid, "gw", gw->id, "req", q->req.data,
                            "tp", q->tp, "enq_us", enq_us };
-    size_t xlen[13];
-    for (int i = 0; i < 13; i++) xlen[i] = strlen(xadd[i]);
+    enum { NX = sizeof(xadd) / sizeof(xadd[0]) };
+    size_t xlen[NX];
+    for (int i = 0; i < NX; i++) xlen[i] = strlen(xadd[i]);
     xlen[8] = q->req.len;
-    return rconn_command_argv(gw->cmd, on_xadd, q, 13, xadd, xlen);
+    return rconn_command_argv(gw->cmd, on_xadd, q, NX, xadd, xlen);
 }
 
 static void on_idem(redisAsyncContext *ac, void *reply, void *priv)

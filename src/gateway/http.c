@@ -126,7 +126,14 @@ void http_reader_next(struct http_reader *r)
     r->req.keep_alive = r->req.upgrade = 0;
     r->last_was_value = r->in_headers = r->complete = 0;
     r->header_bytes = 0;
-    http_parser_pause(&r->parser, 0);
+    r->error_status = 0;
+    enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&r->parser, 0);
+    } else if (e != HPE_OK || r->parser.upgrade) {
+        http_parser_init(&r->parser, HTTP_REQUEST);
+        r->parser.data = r;
+    }
 }
 
 void http_reader_shrink(struct http_reader *r)
