@@ -89,6 +89,15 @@ k get apiservice v1beta1.external.metrics.k8s.io >/dev/null 2>&1 || [ "$overlay"
   || say "note: no external metrics API (Prometheus Adapter): llama-worker-hpa shows <unknown> for the queue metrics; see deploy/k8s/monitoring"
 
 # ---------------------------------------------------------------- apply + wait
+# Switching gpu -> keda: KEDA must create llama-worker-hpa itself; a plain one in the way
+# (not managed by keda-operator) is removed first.
+if [ "$overlay" = keda ]; then
+  owner=$(k get hpa -n "$ns" llama-worker-hpa -o 'jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}' 2>/dev/null || true)
+  if k get hpa -n "$ns" llama-worker-hpa >/dev/null 2>&1 && [ "$owner" != keda-operator ]; then
+    say "removing the plain llama-worker-hpa so KEDA can own it"
+    k delete hpa -n "$ns" llama-worker-hpa >&2
+  fi
+fi
 # A Job's pod template is immutable: delete the finished init Job so this run re-runs it.
 k delete job -n "$ns" llmq-queue-init --ignore-not-found >/dev/null 2>&1 || true
 say "applying overlay $overlay"

@@ -136,6 +136,8 @@ allow admin XRANGE llmq:dlq - +
 allow admin XDEL llmq:dlq 1-0
 allow admin XADD llmq:jobs '*' id a1
 allow admin INFO
+allow admin SCAN 0 MATCH 'llmq:worker:*' COUNT 500
+allow admin DEL llmq:dlq
 deny admin FLUSHALL
 deny admin KEYS '*'
 deny admin CONFIG SET appendonly no
