@@ -138,6 +138,38 @@ static void test_child_failing_at_start(void)
     unsetenv("FAKE_FAIL");
 }
 
+/* --autoscale: queue lag read from XINFO GROUPS drives the worker count through the HPA rule. */
+static void test_autoscale(void)
+{
+    struct h_up u;
+    const char *args[] = { gw_arg, wk_arg, "--autoscale", "1:3", "--autoscale-sync-ms", "200",
+                           "--autoscale-down-window-s", "0", NULL };
+    if (h_up_start(&u, args, 20000) < 0) { CHECK(0); return; }
+    json_t *j = json_load_file(u.state, 0, NULL);
+    const char *url = json_string_value(json_object_get(j, "redis_url"));
+    int port = url && strrchr(url, ':') ? atoi(strrchr(url, ':') + 1) : 0;
+    json_decref(j);
+    pid_t w[8];
+    CHECK_EQ(h_up_children(&u, w, 8, "worker-"), 1);
+    /* 20 undelivered jobs: lag 20, target 4 per worker -> 5, capped at 3 */
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d XGROUP CREATE llmq:jobs workers '$' MKSTREAM >/dev/null && "
+             "for i in $(seq 20); do redis-cli -p %d XADD llmq:jobs '*' id x$i >/dev/null; done", port, port);
+    CHECK_EQ(h_run(cmd, NULL, 0), 0);
+    uint64_t end = h_now_ms() + 8000;
+    int n = 1;
+    while (h_now_ms() < end && n != 3) { usleep(100000); n = h_up_children(&u, w, 8, "worker-"); }
+    CHECK_EQ(n, 3);
+    CHECK(h_log_count(&u, "autoscale") >= 1);
+    /* queue drained: scale down (one pod per period by the default policy) */
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d DEL llmq:jobs >/dev/null", port);
+    CHECK_EQ(h_run(cmd, NULL, 0), 0);
+    end = h_now_ms() + 8000;
+    while (h_now_ms() < end && n == 3) { usleep(100000); n = h_up_children(&u, w, 8, "worker-"); }
+    CHECK(n < 3 && n >= 1);
+    CHECK_EQ(WEXITSTATUS(h_up_stop(&u, SIGTERM, 20000, 0)), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -151,6 +183,7 @@ int main(void)
     TEST_RUN(test_start_status_restart_stop);
     TEST_RUN(test_children_die_with_supervisor);
     TEST_RUN(test_child_failing_at_start);
+    TEST_RUN(test_autoscale);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fake_dir);
     if (system(cmd) != 0) { /* best effort */ }
