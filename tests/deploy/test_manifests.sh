@@ -41,6 +41,26 @@ for o in base overlays/cpu overlays/gpu overlays/keda monitoring; do
   esac
 done
 
+# The secrets-as-files component on each overlay: still valid, API keys no longer in env.
+for n in cpu gpu keda; do
+  k="$tmp/k-$n"; mkdir -p "$k"
+  r=$(realpath --relative-to="$k" "$SRC/deploy/k8s")
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n' \
+    "$r/overlays/$n" "$r/components/secrets-as-files" > "$k/kustomization.yaml"
+  if kubectl kustomize "$k" > "$k/r.yaml" 2> "$tmp/err"; then
+    pass
+    run "validate $n + secrets-as-files" node "$VALIDATOR" "${schema_args[@]}" --policy "$k/r.yaml"
+    run "$n + secrets-as-files: API keys from a file" node -e '
+      const y = require(process.argv[1]);
+      const d = y.loadAll(require("fs").readFileSync(process.argv[2], "utf8")).find((o) => o && o.kind === "Deployment" && o.metadata.name === "llama-api-gateway");
+      const c = d.spec.template.spec.containers[0];
+      if (c.envFrom.some((e) => e.secretRef)) throw new Error("secretRef still in envFrom");
+      if (!c.env.some((e) => e.name === "LLMQ_API_KEYS_FILE" && e.value === "/var/run/secrets/llmq/LLMQ_API_KEYS")) throw new Error("no LLMQ_API_KEYS_FILE");
+      if (!c.volumeMounts.some((m) => m.mountPath === "/var/run/secrets/llmq")) throw new Error("secret not mounted");
+    ' "$SRC/tools/k8s-validate/node_modules/js-yaml" "$k/r.yaml"
+  else fail "render $n + secrets-as-files: $(head -2 "$tmp/err")"; fi
+done
+
 # The runbook files: in sync with the gpu overlay, and each prefix of the apply order is
 # self-contained (policy checks resolve every reference within the files applied so far).
 rb="$SRC/deploy/k8s/runbook"
