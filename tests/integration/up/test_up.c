@@ -170,6 +170,51 @@ static void test_autoscale(void)
     CHECK_EQ(WEXITSTATUS(h_up_stop(&u, SIGTERM, 20000, 0)), 0);
 }
 
+static long long redis_int(int port, const char *args)
+{
+    char cmd[512], out[128];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s", port, args);
+    if (h_run(cmd, out, sizeof(out)) != 0) return -1;
+    return strtoll(out, NULL, 10);
+}
+
+/* llmq dlq list | retry | purge against entries shaped as the worker writes them. */
+static void test_dlq(void)
+{
+    struct h_up u;
+    const char *args[] = { gw_arg, wk_arg, "--prefix", "t:", NULL };
+    if (h_up_start(&u, args, 20000) < 0) { CHECK(0); return; }
+    json_t *j = json_load_file(u.state, 0, NULL);
+    const char *url = json_string_value(json_object_get(j, "redis_url"));
+    int port = url && strrchr(url, ':') ? atoi(strrchr(url, ':') + 1) : 0;
+    json_decref(j);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof(cmd), "for i in 1 2; do redis-cli -p %d XADD t:dlq '*' id req$i gw gw-1 "
+             "req '{\"kind\":\"completion\",\"prompt\":\"x\"}' error 'gave up after 3 attempts' entry 1-$i >/dev/null; "
+             "redis-cli -p %d HSET t:job:req$i state failed attempts 4 >/dev/null; done", port, port);
+    CHECK_EQ(h_run(cmd, NULL, 0), 0);
+    snprintf(cmd, sizeof(cmd), "'%s' dlq list --state-file '%s'", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    CHECK(strstr(out, "request req1") && strstr(out, "request req2") && strstr(out, "gave up"));
+    snprintf(cmd, sizeof(cmd), "'%s' dlq retry all --state-file '%s'", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    CHECK(strstr(out, "retried 2 of 2") != NULL);
+    CHECK_EQ(redis_int(port, "XLEN t:jobs"), 2);
+    CHECK_EQ(redis_int(port, "XLEN t:dlq"), 0);
+    CHECK_EQ(h_run("true", NULL, 0), 0);
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d HGET t:job:req1 state", port);
+    h_run(cmd, out, sizeof(out));
+    CHECK(strncmp(out, "queued", 6) == 0);
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d XADD t:dlq '*' id req3 error x >/dev/null && "
+             "'%s' dlq purge --redis-url redis://127.0.0.1:%d --prefix t:", port, h_bin("llmq"), port);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    CHECK(strstr(out, "purged 1") != NULL);
+    CHECK_EQ(redis_int(port, "XLEN t:dlq"), 0);
+    snprintf(cmd, sizeof(cmd), "'%s' dlq frob --state-file '%s' 2>&1", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
+    CHECK_EQ(WEXITSTATUS(h_up_stop(&u, SIGTERM, 20000, 0)), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -184,6 +229,7 @@ int main(void)
     TEST_RUN(test_children_die_with_supervisor);
     TEST_RUN(test_child_failing_at_start);
     TEST_RUN(test_autoscale);
+    TEST_RUN(test_dlq);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fake_dir);
     if (system(cmd) != 0) { /* best effort */ }
