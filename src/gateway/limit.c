@@ -1,5 +1,5 @@
 /* limit.c -- token buckets in a small chained hash keyed by key id. Buckets are refilled
- * lazily on access, so idle keys cost nothing; the table only grows (one entry per key id,
+ * lazily on access, so idle keys cost nothing; entries are never removed (one per key id,
  * and key ids are bounded by the configured keys plus "anon"). */
 #include "gateway/limit.h"
 #include "common/xalloc.h"

@@ -161,7 +161,7 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
 
     long long seed = 0;
     if ((rc = get_int(obj, "seed", INT64_MIN, INT64_MAX, &seed, &r->has_seed, e)) < 0) goto fail;
-    r->seed = (uint64_t)seed;
+    r->seed = (uint64_t)seed & (uint64_t)INT64_MAX;   /* jobs carry 63-bit seeds */
 
     long long n = 1;
     if ((rc = get_int(obj, "n", 1, 1, &n, NULL, e)) < 0) { rc = bad(e, "n", "only n=1 is supported"); goto fail; }
@@ -169,6 +169,10 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
     json_t *stop = field(obj, "stop");
     if (stop) {
         if (json_is_string(stop)) {
+            if (json_string_length(stop) == 0 || json_string_length(stop) > 256) {
+                rc = bad(e, "stop", "each stop sequence must be 1..256 bytes");
+                goto fail;
+            }
             r->stop[0] = json_string_value(stop);
             r->stop_len[0] = json_string_length(stop);
             r->n_stop = 1;
@@ -178,6 +182,10 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
             json_t *s;
             json_array_foreach(stop, i, s) {
                 if (!json_is_string(s)) { rc = bad(e, "stop", "must be a string or an array of strings"); goto fail; }
+                if (json_string_length(s) == 0 || json_string_length(s) > 256) {
+                    rc = bad(e, "stop", "each stop sequence must be 1..256 bytes");
+                    goto fail;
+                }
                 r->stop[r->n_stop] = json_string_value(s);
                 r->stop_len[r->n_stop++] = json_string_length(s);
             }
