@@ -2,6 +2,7 @@
  * summary, --json, --markdown, --svg). Exit status: 0 when the run completed, 1 on a
  * configuration error, 3 when the token-index check found a gap or a repeat. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,44 @@ static const char usage[] =
     "  [--markdown FILE] [--svg DIR]\n"
     "Load generator for llmq gateways (SSE or WebSocket) and OpenAI-compatible servers (SSE).\n"
     "Every flag can also be set as LLMQ_<FLAG> in the environment. Options:";
+
+/* Fills the URL and the cost targets from `llmq up`'s state file (src/up/state.c):
+ * {"url":..,"redis_url":..,"prefix":..,"children":[{"name":"gateway-0","pid":..},..]}.
+ * Strings are stored in *owned (freed by the caller). Returns 0 or -1 with a message. */
+static int read_up_state(const char *path, char **url, char **redis, char **prefix,
+                         char **gw_pids, char **wk_pids)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) {
+        fprintf(stderr, "llmq-bench: --up-state %s: %s\n", path, je.text);
+        return -1;
+    }
+    const char *u = json_string_value(json_object_get(j, "url"));
+    const char *r = json_string_value(json_object_get(j, "redis_url"));
+    const char *p = json_string_value(json_object_get(j, "prefix"));
+    if (u && !*url) *url = xstrdup(u);
+    if (r && !*redis) *redis = xstrdup(r);
+    if (p && !*prefix) *prefix = xstrdup(p);
+    struct buf g, w;
+    buf_init(&g);
+    buf_init(&w);
+    json_t *kids = json_object_get(j, "children"), *k;
+    size_t i;
+    json_array_foreach(kids, i, k) {
+        const char *name = json_string_value(json_object_get(k, "name"));
+        json_int_t pid = json_integer_value(json_object_get(k, "pid"));
+        if (!name || pid <= 0) continue;
+        struct buf *b = !strncmp(name, "gateway", 7) ? &g : !strncmp(name, "worker", 6) ? &w : NULL;
+        if (b) buf_printf(b, "%s%lld", b->len ? "," : "", (long long)pid);
+    }
+    if (g.len && !*gw_pids) *gw_pids = xstrdup(g.data);
+    if (w.len && !*wk_pids) *wk_pids = xstrdup(w.data);
+    buf_deinit(&g);
+    buf_deinit(&w);
+    json_decref(j);
+    return 0;
+}
 
 static int parse_rates(const char *s, double **out, int *n)
 {
@@ -49,9 +88,11 @@ int main(int argc, char **argv)
 {
     char *url = NULL, *mode = "sse", *endpoint = "completions", *profile = "closed";
     char *rates_s = NULL, *trace_path = NULL, *trace_fmt = "azure", *api_key = NULL, *model = NULL;
+    char *row_path = NULL;
     char *json_path = NULL, *md_path = NULL, *svg_dir = NULL, *svg_link = NULL, *name = NULL;
     char *metrics_url = NULL, *gw_metrics = NULL, *wk_metrics = NULL, *gw_pids = NULL;
-    char *wk_pids = NULL, *redis = NULL, *prices_path = NULL;
+    char *wk_pids = NULL, *redis = NULL, *prices_path = NULL, *up_state = NULL, *prefix = NULL;
+    char *st_url = NULL, *st_redis = NULL, *st_prefix = NULL, *st_gw = NULL, *st_wk = NULL;
     long long concurrency = 8, burst = 10, bursts = 3, requests = 0, max_tokens = 128;
     long long prompt_tokens = 128, connections = 4, seed = 1;
     double rate = 10, burstiness = 1, step_s = 10, idle = 5, speedup = 1, duration = 0;
@@ -93,6 +134,7 @@ int main(int argc, char **argv)
         { "json", CFG_STR, &json_path, "write the full report as JSON here" },
         { "markdown", CFG_STR, &md_path, "write a Markdown section here" },
         { "markdown-append", CFG_BOOL, &md_append, "append to --markdown instead of replacing it" },
+        { "markdown-row", CFG_STR, &row_path, "append one summary-table row here (header when the file is new)" },
         { "svg", CFG_STR, &svg_dir, "write SVG charts into this directory" },
         { "svg-link", CFG_STR, &svg_link, "path of the charts as the Markdown links them (default: --svg)" },
         { "name", CFG_STR, &name, "scenario name for reports and chart files" },
@@ -102,6 +144,8 @@ int main(int argc, char **argv)
         { "gateway-pids", CFG_STR, &gw_pids, "cost: local gateway pids (CPU from /proc)" },
         { "worker-pids", CFG_STR, &wk_pids, "cost: local worker pids" },
         { "redis", CFG_STR, &redis, "cost: Redis host:port for INFO" },
+        { "prefix", CFG_STR, &prefix, "cost: Redis key prefix of the platform [llmq:]" },
+        { "up-state", CFG_STR, &up_state, "read --url and the cost targets from `llmq up`'s state file" },
         { "workers", CFG_DOUBLE, &workers_hint, "cost: worker count when the platform exports none" },
         { "prices", CFG_STR, &prices_path, "cost: file of gpu_hour, vcpu_hour, redis_mops = N" },
         { "price-gpu-hour", CFG_DOUBLE, &price_gpu, "cost: USD per GPU-hour [2.00]" },
@@ -124,6 +168,19 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "llmq-bench: %s\n", e.msg);
         return 1;
+    }
+    if (up_state) {
+        if (read_up_state(up_state, &st_url, &st_redis, &st_prefix, &st_gw, &st_wk) < 0) goto out;
+        if (!url) url = st_url;
+        if (!redis) redis = st_redis;
+        if (!prefix) prefix = st_prefix;
+        if (!gw_pids) gw_pids = st_gw;
+        if (!wk_pids) wk_pids = st_wk;
+        if (!gw_metrics && url) {          /* the gateways share one port: scrape it */
+            static char m[600];
+            snprintf(m, sizeof(m), "%s/metrics", url);
+            gw_metrics = m;
+        }
     }
     struct bench_cfg c = { 0 };
     c.url = url;
@@ -194,6 +251,7 @@ int main(int argc, char **argv)
     c.scrape.gateway_pids = gw_pids;
     c.scrape.worker_pids = wk_pids;
     c.scrape.redis = redis;
+    c.scrape.prefix = prefix;
     c.seed = (uint64_t)seed;
 
     struct cost_prices prices;
@@ -236,6 +294,14 @@ int main(int argc, char **argv)
         report_markdown(&b, &meta, &res, &cost);
         if (report_write_file(md_path, &b, md_append, &e) < 0) { fprintf(stderr, "llmq-bench: %s\n", e.msg); status = 1; }
     }
+    if (row_path) {
+        FILE *probe = fopen(row_path, "r");
+        buf_reset(&b);
+        if (!probe) report_markdown_row_header(&b);
+        else fclose(probe);
+        report_markdown_row(&b, &meta, &res, &cost);
+        if (report_write_file(row_path, &b, 1, &e) < 0) { fprintf(stderr, "llmq-bench: %s\n", e.msg); status = 1; }
+    }
     if (svg_dir && report_write_svgs(svg_dir, meta.name, &res, &e) < 0) {
         fprintf(stderr, "llmq-bench: %s\n", e.msg);
         status = 1;
@@ -247,5 +313,10 @@ out:
     trace_deinit(&tr);
     free(rates);
     cfg_free(opts);
+    free(st_url);
+    free(st_redis);
+    free(st_prefix);
+    free(st_gw);
+    free(st_wk);
     return status;
 }

@@ -337,7 +337,7 @@ void report_markdown(struct buf *out, const struct report_meta *m, const struct 
                             "| --- | ---: | ---: | ---: | ---: | ---: |\n");
         char idle[32] = "n/a";
         if (cost->idle_share >= 0) snprintf(idle, sizeof(idle), "%.0f%%", 100 * cost->idle_share);
-        buf_printf(out, "| USD | %.5f | %.5f | %.5f | **%.5f** | %s |\n\n", cost->per1k_gpu,
+        buf_printf(out, "| USD | %.6f | %.6f | %.6f | **%.6f** | %s |\n\n", cost->per1k_gpu,
                    cost->per1k_cpu, cost->per1k_redis, cost->per1k_total, idle);
         char b1[32] = "n/a", b2[32] = "n/a", b3[32] = "n/a";
         if (cost->have_busy) snprintf(b1, sizeof(b1), "%.1f", cost->busy_s);
@@ -358,6 +358,33 @@ void report_markdown(struct buf *out, const struct report_meta *m, const struct 
                         "![requests](%s/%s-requests.svg) ![queue](%s/%s-queue.svg)\n\n",
                    m->svg_link, n, m->svg_link, n, m->svg_link, n, m->svg_link, n);
     }
+}
+
+void report_markdown_row_header(struct buf *out)
+{
+    buf_append_str(out, "| scenario | arrivals | mode | ok / sent | req/s | tokens/s | TTFT p50 | TTFT p99 | "
+                        "TPOT p50 | TPOT p99 | E2E p99 | errors | goodput | USD / 1k tok |\n"
+                        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+}
+
+void report_markdown_row(struct buf *out, const struct report_meta *m, const struct bench_result *res,
+                         const struct cost *cost)
+{
+    const struct stats *s = &res->st;
+    char desc[512], usd[32] = "n/a";
+    profile_desc(desc, sizeof(desc), m);
+    if (m->cfg->arr.profile == ARRIVAL_TRACE && m->trace_path) {     /* the file name is enough */
+        const char *base = strrchr(m->trace_path, '/');
+        snprintf(desc, sizeof(desc), "trace %s x%.4g", base ? base + 1 : m->trace_path, m->cfg->arr.speedup);
+    }
+    if (cost && cost->have_workers && s->tokens) snprintf(usd, sizeof(usd), "%.5f", cost->per1k_total);
+    buf_printf(out, "| %s | %s | %s | %llu / %llu | %.2f | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f%% | %.1f%% | %s |\n",
+               m->name ? m->name : "-", desc, m->cfg->mode == BENCH_MODE_WS ? "WS" : "SSE",
+               (unsigned long long)s->ok, (unsigned long long)s->sent, rate(s->ok, res->wall_s),
+               rate(s->tokens, res->wall_s), ms(hist_quantile(&s->h[STAT_TTFT], 0.5)),
+               ms(hist_quantile(&s->h[STAT_TTFT], 0.99)), ms(hist_quantile(&s->h[STAT_TPOT], 0.5)),
+               ms(hist_quantile(&s->h[STAT_TPOT], 0.99)), ms(hist_quantile(&s->h[STAT_E2E], 0.99)),
+               100 * share(s->errors, s->sent), 100 * share(s->good, s->sent), usd);
 }
 
 void report_text(struct buf *out, const struct report_meta *m, const struct bench_result *res,
@@ -382,10 +409,13 @@ void report_text(struct buf *out, const struct report_meta *m, const struct benc
                    (unsigned long long)s->index_bad);
     for (int i = 0; i < s->n_codes; i++)
         buf_printf(out, "  error %-20s %llu\n", s->codes[i].code, (unsigned long long)s->codes[i].n);
-    if (cost && (cost->have_workers || cost->have_gateway_cpu || cost->have_redis))
+    if (cost && (cost->have_workers || cost->have_gateway_cpu || cost->have_redis)) {
+        char idle[32] = "n/a";
+        if (cost->idle_share >= 0) snprintf(idle, sizeof(idle), "%.0f%%", 100 * cost->idle_share);
         buf_printf(out, "  cost per 1k tokens: total $%.5f (gpu %.5f, gateway cpu %.5f, redis %.5f); "
-                   "worker idle %s\n", cost->per1k_total, cost->per1k_gpu, cost->per1k_cpu,
-                   cost->per1k_redis, cost->idle_share >= 0 ? "known" : "n/a");
+                   "%.2f workers, idle %s of worker time\n", cost->per1k_total, cost->per1k_gpu,
+                   cost->per1k_cpu, cost->per1k_redis, cost->workers, idle);
+    }
     buf_printf(out, "  generator: %.2f CPU s (%.0f%% of a core), %.0f tokens per CPU s%s%s\n",
                res->cpu_s, res->wall_s > 0 ? 100 * res->cpu_s / res->wall_s : 0,
                res->cpu_s > 0 ? (double)s->tokens / res->cpu_s : 0,
@@ -554,7 +584,7 @@ int report_write_svgs(const char *dir, const char *name, const struct bench_resu
         c[1][i] = s->w[i].workers >= 0 ? s->w[i].workers : nan_v;
     }
     struct svg_series qd[] = { { "queue depth", c[0] }, { "workers", c[1] } };
-    snprintf(title, sizeof(title), "%s: queue depth and workers (gateway /metrics)", name);
+    snprintf(title, sizeof(title), "%s: queue depth (gateway /metrics) and live workers (Redis registry)", name);
     rc = write_chart(dir, name, "queue", title, "count", x, n, qd, 2, e);
 out:
     free(x);

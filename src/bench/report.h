@@ -47,6 +47,10 @@ void report_json(struct buf *out, const struct report_meta *m, const struct benc
                  const struct cost *cost, const struct cost_prices *prices);
 void report_markdown(struct buf *out, const struct report_meta *m, const struct bench_result *res,
                      const struct cost *cost);
+/* One row of the cross-scenario summary table; report_markdown_row_header() is its header. */
+void report_markdown_row_header(struct buf *out);
+void report_markdown_row(struct buf *out, const struct report_meta *m, const struct bench_result *res,
+                         const struct cost *cost);
 /* One-paragraph plain-text summary for the terminal. */
 void report_text(struct buf *out, const struct report_meta *m, const struct bench_result *res,
                  const struct cost *cost);

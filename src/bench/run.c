@@ -44,7 +44,7 @@ struct run {
     struct client_url murl;
     char mpath[256];
     int mhave, mbusy;
-    uint64_t next_scrape_us;
+    uint64_t next_scrape_us, next_registry_us;
     /* progress */
     uint64_t next_progress_us, prog_tokens, prog_us;
     int tty;
@@ -384,6 +384,13 @@ static void tick_cb(uv_timer_t *t)
         if (hget_start(&run->loop, (const struct sockaddr *)&run->murl.addr, host, run->mpath,
                        2.0, on_metrics, run) == 0)
             run->mbusy = 1;
+    }
+    if (c->scrape.redis && *c->scrape.redis && now >= run->next_registry_us) {
+        /* live workers from the registry (a blocking round trip to a local Redis, ~0.2 ms,
+         * once per window) */
+        run->next_registry_us = now + (uint64_t)(c->window_s * 1e6);
+        int live = scrape_redis_workers(c->scrape.redis, c->scrape.prefix, NULL, 0);
+        if (live >= 0) stats_on_scrape(run->st, rel_s(run, now), -1, live);
     }
     if (c->progress && now >= run->next_progress_us) {
         progress(run, now, 0);

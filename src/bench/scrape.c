@@ -70,23 +70,35 @@ double scrape_pid_cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-int scrape_redis_ops(const char *host_port, double *ops)
+static redisContext *redis_open(const char *host_port, int timeout_ms)
 {
     char host[256];
     int port = 6379;
+    if (!strncmp(host_port, "redis://", 8)) host_port += 8;
     snprintf(host, sizeof(host), "%s", host_port);
+    char *slash = strchr(host, '/');
+    if (slash) *slash = '\0';
+    char *at = strrchr(host, '@');               /* redis://user:pass@host: auth not supported */
+    if (at) memmove(host, at + 1, strlen(at + 1) + 1);
     char *colon = strrchr(host, ':');
     if (colon) {
         *colon = '\0';
         port = atoi(colon + 1);
     }
-    struct timeval tv = { 2, 0 };
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         if (c) redisFree(c);
-        return -ECONNREFUSED;
+        return NULL;
     }
     redisSetTimeout(c, tv);
+    return c;
+}
+
+int scrape_redis_ops(const char *host_port, double *ops)
+{
+    redisContext *c = redis_open(host_port, 2000);
+    if (!c) return -ECONNREFUSED;
     redisReply *r = redisCommand(c, "INFO stats");
     int rc = -EPROTO;
     if (r && r->type == REDIS_REPLY_STRING) {
@@ -99,6 +111,40 @@ int scrape_redis_ops(const char *host_port, double *ops)
     if (r) freeReplyObject(r);
     redisFree(c);
     return rc;
+}
+
+int scrape_redis_workers(const char *host_port, const char *prefix, char **urls, int cap)
+{
+    if (!prefix) prefix = "llmq:";
+    redisContext *c = redis_open(host_port, 1000);
+    if (!c) return -ECONNREFUSED;
+    int live = 0;
+    redisReply *ids = redisCommand(c, "SMEMBERS %sworkers", prefix);
+    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+        if (ids) freeReplyObject(ids);
+        redisFree(c);
+        return -EPROTO;
+    }
+    for (size_t i = 0; i < ids->elements; i++) {
+        if (ids->element[i]->type != REDIS_REPLY_STRING) continue;
+        redisReply *hb = redisCommand(c, "GET %sworker:%s", prefix, ids->element[i]->str);
+        if (hb && hb->type == REDIS_REPLY_STRING) {
+            live++;
+            const char *m = strstr(hb->str, "\"metrics\":\"");
+            if (m && live <= cap) {
+                m += 11;
+                size_t n = strcspn(m, "\"");
+                char *u = xmalloc(n + 32);
+                snprintf(u, n + 32, "http://%.*s/metrics", (int)n, m);
+                urls[live - 1] = u;
+            }
+            else if (live <= cap) urls[live - 1] = NULL;
+        }
+        if (hb) freeReplyObject(hb);
+    }
+    freeReplyObject(ids);
+    redisFree(c);
+    return live;
 }
 
 /* ---- snapshot ---- */
@@ -122,7 +168,8 @@ static void on_metrics(void *ud, int status, const char *body, size_t len)
         s->engine_busy_s += v;
         s->have_busy = 1;
     }
-    if (scrape_prom_sum(body, len, "process_cpu_seconds_total", &v)) {
+    if (scrape_prom_sum(body, len, "process_cpu_seconds_total", &v) ||
+        scrape_prom_sum(body, len, "llmq_process_cpu_seconds", &v)) {
         if (t->worker) {
             s->worker_cpu_s += v;
             s->have_worker_cpu = 1;
@@ -141,7 +188,7 @@ static void on_metrics(void *ud, int status, const char *body, size_t len)
             if (!s->have_workers || v > s->workers) s->workers = v;
             s->have_workers = 2;       /* from a gauge: preferred over counting endpoints */
         }
-    } else if (s->have_workers != 2) {
+    } else if (s->have_workers == 0 || s->have_workers == 1) {
         s->workers += 1;
         s->have_workers = 1;
     }
@@ -203,11 +250,40 @@ void scrape_snapshot(const struct scrape_targets *t, double timeout_s, struct sc
     uv_loop_init(&loop);
     fire_list(&loop, t->gateway_urls, 0, out, timeout_s, slots, &n, 64);
     fire_list(&loop, t->worker_urls, 1, out, timeout_s, slots, &n, 64);
+    struct buf found;
+    buf_init(&found);
+    if ((!t->worker_urls || !*t->worker_urls) && t->redis && *t->redis) {
+        char *urls[32] = { 0 };
+        int live = scrape_redis_workers(t->redis, t->prefix, urls, 32);
+        for (int i = 0; i < live && i < 32; i++) {
+            if (urls[i]) buf_printf(&found, "%s%s", found.len ? "," : "", urls[i]);
+            free(urls[i]);
+        }
+        if (found.len) fire_list(&loop, found.data, 1, out, timeout_s, slots, &n, 64);
+        if (live >= 0) {
+            out->workers = live;
+            out->have_workers = 2;       /* the registry is the authority on live workers */
+        }
+    }
+    buf_deinit(&found);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    /* /proc is the fallback for processes that export no process_cpu_seconds_total */
-    if (!out->have_gateway_cpu) add_pids(t->gateway_pids, &out->gateway_cpu_s, &out->have_gateway_cpu);
-    if (!out->have_worker_cpu) add_pids(t->worker_pids, &out->worker_cpu_s, &out->have_worker_cpu);
+    /* local pids, when given, win over /metrics: gateways sharing a port answer /metrics one
+     * at a time, while /proc sees every process */
+    double v = 0;
+    int have = 0;
+    add_pids(t->gateway_pids, &v, &have);
+    if (have) {
+        out->gateway_cpu_s = v;
+        out->have_gateway_cpu = 1;
+    }
+    v = 0;
+    have = 0;
+    add_pids(t->worker_pids, &v, &have);
+    if (have) {
+        out->worker_cpu_s = v;
+        out->have_worker_cpu = 1;
+    }
     if (t->redis && *t->redis && scrape_redis_ops(t->redis, &out->redis_ops) == 0)
         out->have_redis = 1;
 }

@@ -19,13 +19,20 @@ double scrape_pid_cpu_s(int pid);
  * Returns 0 or a negative code. */
 int scrape_redis_ops(const char *host_port, double *ops);
 
+/* Live workers from the Redis worker registry (QUEUE.md: SMEMBERS <prefix>workers, then
+ * GET <prefix>worker:<id>, whose JSON has "metrics":"host:port"). Writes up to cap
+ * "http://host:port/metrics" URLs (malloc'd, caller frees each) into urls and returns how
+ * many workers are live (>= 0), or a negative code. Blocking, 1 s timeout. */
+int scrape_redis_workers(const char *host_port, const char *prefix, char **urls, int cap);
+
 /* Targets: comma-separated lists, any may be NULL/"". */
 struct scrape_targets {
     const char *gateway_urls;     /* http://h:p/metrics of each gateway */
     const char *worker_urls;      /* http://h:p/metrics of each worker */
     const char *gateway_pids;     /* local pids, CPU from /proc when no process_cpu_seconds */
     const char *worker_pids;
-    const char *redis;            /* host:port */
+    const char *redis;            /* host:port (also "redis://host:port") */
+    const char *prefix;           /* Redis key prefix for worker discovery; NULL = "llmq:" */
 };
 
 struct scrape_snap {
@@ -33,7 +40,7 @@ struct scrape_snap {
     double gateway_cpu_s;         /* process_cpu_seconds_total of gateways, else /proc */
     double worker_cpu_s;
     double redis_ops;             /* total_commands_processed */
-    double workers;               /* llmq_workers gauge if exported, else worker endpoints up */
+    double workers;               /* live workers in the Redis registry, else endpoints up */
     double queue_depth;           /* llmq_queue_depth */
     int have_busy, have_gateway_cpu, have_worker_cpu, have_redis, have_workers, have_queue;
     int endpoints_ok, endpoints_failed;

@@ -229,6 +229,7 @@ static int start_up(char *url, size_t cap)
         close(fds[0]);
         close(fds[1]);
         setpgid(0, 0);
+        setenv("LLMQ_LOG_LEVEL", "warn", 1);
         execl(path, "llmq", "up", "--port", "0", "--workers", "2", "--step-ms", "5", (char *)NULL);
         _exit(127);
     }
