@@ -33,6 +33,21 @@ int net_free_port(void)
     return rc;
 }
 
+int net_port_check(const char *host, int port)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res = NULL;
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    if (getaddrinfo(host, ports, &hints, &res) != 0 || !res) return -EADDRNOTAVAIL;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0, one = 1;
+    if (fd < 0) { freeaddrinfo(res); return -errno; }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1) < 0) rc = -errno;
+    close(fd);
+    freeaddrinfo(res);
+    return rc;
+}
+
 static int connect_timeout(const char *host, int port, int timeout_ms)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;

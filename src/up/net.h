@@ -13,6 +13,10 @@ struct redisContext;
 /* Binds 127.0.0.1:0, reads the port the kernel chose, closes. Returns the port or < 0. */
 int net_free_port(void);
 
+/* 0 when host:port can be bound now (nobody listens there), else a negative errno
+ * (-EADDRINUSE, -EADDRNOTAVAIL, -EACCES). */
+int net_port_check(const char *host, int port);
+
 /* GET http://host:port<path> with Connection: close; waits at most timeout_ms in total.
  * Returns the HTTP status (200, 503, ...) or a negative errno; the body goes to body when
  * non-NULL (appended). */

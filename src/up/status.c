@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 struct target {
@@ -33,7 +34,14 @@ static int resolve(struct target *t, const char *cmd)
     const char *path = t->state_file && *t->state_file ? t->state_file : state_default_path();
     char *r = NULL, *p = NULL;
     int rc = state_read(path, &r, &p, &t->url, &t->pid);
+    if (rc == 0 && t->pid > 0 && kill((pid_t)t->pid, 0) != 0 && errno == ESRCH) rc = -ESRCH;
     if (!t->redis_url || !*t->redis_url) {
+        if (rc == -ESRCH) {
+            fprintf(stderr, "llmq %s: no running `llmq up` (stale state file %s, pid %ld is gone); pass --redis-url\n",
+                    cmd, path, t->pid);
+            free(r); free(p);
+            return 2;
+        }
         if (rc == -ENOENT) {
             fprintf(stderr, "llmq %s: no running `llmq up` found (%s); pass --redis-url\n", cmd, path);
             free(r); free(p);

@@ -607,6 +607,11 @@ int up_main(int argc, char **argv)
     if (u->port == 0 && (u->port = net_free_port()) < 0) {
         fprintf(stderr, "llmq up: no free port: %s\n", err_str(u->port)); goto out;
     }
+    if ((rc = net_port_check(cf->host, u->port)) < 0) {
+        fprintf(stderr, "llmq up: cannot listen on %s:%d: %s%s\n", cf->host, u->port, strerror(-rc),
+                rc == -EADDRINUSE ? " (another server has it: stop it or pass --port)" : "");
+        goto out;
+    }
     snprintf(u->id, sizeof(u->id), "up%d", (int)getpid());
     snprintf(u->state_path, sizeof(u->state_path), "%s",
              cf->state_file && *cf->state_file ? cf->state_file : state_default_path());

@@ -93,6 +93,12 @@ static void test_start_status_restart_stop(void)
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(h_wait_pids_gone(all, n, 2000), 0);
     CHECK(access(u.state, F_OK) != 0);
+    /* a state file left by a SIGKILLed llmq up is recognised as stale */
+    FILE *sf = fopen(u.state, "w");
+    if (sf) { fprintf(sf, "{\"pid\":999999999,\"redis_url\":\"redis://127.0.0.1:1\"}"); fclose(sf); }
+    snprintf(cmd, sizeof(cmd), "'%s' status --state-file '%s' 2>&1", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
+    CHECK(strstr(out, "stale") != NULL);
     CHECK(h_log_count(&u, "stopping") >= 1);
     h_up_stop(&u, SIGTERM, 0, 0);
 }
@@ -120,6 +126,18 @@ static void test_bad_flags(void)
     CHECK(strstr(out, "--model") != NULL);
     snprintf(cmd, sizeof(cmd), "'%s' up %s %s --autoscale 5:2 2>&1", h_bin("llmq"), gw_arg, wk_arg);
     CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
+    /* a port someone else holds is reported at once, not after three gateway crashes */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    bind(l, (struct sockaddr *)&a, sizeof(a));
+    listen(l, 1);
+    getsockname(l, (struct sockaddr *)&a, &al);
+    snprintf(cmd, sizeof(cmd), "'%s' up %s %s --port %d 2>&1", h_bin("llmq"), gw_arg, wk_arg, ntohs(a.sin_port));
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
+    CHECK(strstr(out, "in use") != NULL);
+    close(l);
     snprintf(cmd, sizeof(cmd), "'%s' frobnicate 2>&1", h_bin("llmq"));
     CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
     snprintf(cmd, sizeof(cmd), "'%s' status --state-file /nonexistent/x.json 2>&1", h_bin("llmq"));
