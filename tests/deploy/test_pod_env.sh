@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# test_pod_env.sh -- the cpu overlay's pods, run for real on this machine: Redis with the
+# StatefulSet's exact ACL arguments, the queue-init Job's own script, then llmq-gateway and
+# llmq-worker started like their containers (entrypoint, no flags, `env -i` with exactly the
+# environment the kubelet would build from the ConfigMaps, Secrets and $(VAR) expansion;
+# only the Redis host and the ports are mapped to 127.0.0.1). Every httpGet probe in the
+# manifests must answer 200, a completion and a stream must go through with the API key (and
+# be refused without it), no component may hit a Redis NOPERM, and both must exit 0 on SIGTERM
+# well within their terminationGracePeriodSeconds. Bounded: about 10-20 s.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+bin=${LLMQ_BIN_DIR:-}
+for t in kubectl redis-server redis-cli curl; do
+  command -v "$t" >/dev/null || { skip "pod_env: $t not installed"; finish; exit; }
+done
+have_node_yaml || { skip "pod_env: $need_node_yaml_reason"; finish; exit; }
+for b in llmq-gateway llmq-worker; do
+  [ -x "$bin/$b" ] || { skip "pod_env: $bin/$b not built"; finish; exit; }
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+kubectl kustomize "$SRC/deploy/k8s/overlays/cpu" > "$tmp/r.yaml" || { fail "render cpu"; finish; exit; }
+spec() { node "$SRC/tests/deploy/podspec.js" "$tmp/r.yaml" "$@"; }
+
+free_port() { local p; for _ in $(seq 1 50); do p=$((20000 + RANDOM % 12000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
+wait_http() { # url, seconds: until 200
+  local i; for i in $(seq 1 $(( $2 * 10 ))); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1")" = 200 ] && return 0; sleep 0.1
+  done; return 1
+}
+
+# --- Redis, as the StatefulSet runs it (the config file's durability settings aside)
+mapfile -t rargs < <(spec StatefulSet/llmq-redis redis args | tail -n +2)
+rport=""
+for _ in 1 2 3; do
+  p=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$p" --dir "$tmp" --save '' --appendonly no --protected-mode no \
+    "${rargs[@]}" > "$tmp/redis.log" 2>&1 &
+  rpid=$!
+  for _ in $(seq 1 30); do grep -q 'Ready to accept' "$tmp/redis.log" && { rport=$p; break; }; kill -0 $rpid 2>/dev/null || break; sleep 0.1; done
+  [ -n "$rport" ] && { pids+=("$rpid"); break; }
+  kill $rpid 2>/dev/null; wait $rpid 2>/dev/null
+done
+[ -n "$rport" ] || { fail "redis-server with the manifest's arguments: $(tail -2 "$tmp/redis.log")"; finish; exit; }
+pass
+
+# --- the queue-init Job's script, pointed at this Redis
+script=$(spec Job/llmq-queue-init queue-init args | sed "s/-h llmq-redis -p 6379/-h 127.0.0.1 -p $rport/")
+initpw=$(spec Job/llmq-queue-init queue-init env | sed -n 's/^REDIS_PASSWORD=//p')
+if env -i PATH="$PATH" REDIS_PASSWORD="$initpw" timeout 20 sh -c "$script" > "$tmp/init.log" 2>&1; then pass
+else fail "queue-init script: $(tail -2 "$tmp/init.log")"; fi
+check "queue-init: group created" grep -q 'consumer group llmq:jobs/workers ready' "$tmp/init.log"
+
+# --- gateway and worker, as their containers
+gport=$(free_port); wport=$(free_port)
+start() { # name binary container-ref container port-overrides...
+  local name=$1 b=$2 ref=$3 cn=$4; shift 4
+  local envs=()
+  while IFS= read -r l; do
+    l=${l//@llmq-redis:6379/@127.0.0.1:$rport}
+    envs+=("$l")
+  done < <(spec "$ref" "$cn" env)
+  env -i PATH=/usr/bin:/bin "${envs[@]}" "$@" "$bin/$b" > "$tmp/$name.log" 2>&1 &
+  pids+=("$!")
+  eval "${name}_pid=$!"
+}
+start gateway llmq-gateway Deployment/llama-api-gateway gateway LLMQ_HOST=127.0.0.1 LLMQ_PORT="$gport"
+start worker llmq-worker Deployment/llama-worker-deployment worker LLMQ_METRICS_PORT="$wport"
+
+probe_all() { # ref container port-in-manifest mapped-port
+  while read -r kind path port; do
+    [ "$port" = "$3" ] || { fail "$1 $kind: unexpected port $port"; continue; }
+    if wait_http "http://127.0.0.1:$4$path" 15; then pass; else fail "$1 $kind GET $path != 200 ($(tail -2 "$tmp/$2.log"))"; fi
+  done < <(spec "$1" "$2" probes)
+}
+probe_all Deployment/llama-api-gateway gateway 8000 "$gport"
+probe_all Deployment/llama-worker-deployment worker 9100 "$wport"
+
+key=$(spec Deployment/llama-api-gateway gateway env | sed -n 's/^LLMQ_API_KEYS=//p' | cut -d, -f1)
+url="http://127.0.0.1:$gport/v1/completions"
+code=$(curl -s -o "$tmp/c.json" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $key" \
+       -H 'Content-Type: application/json' -d '{"prompt":"Hello","max_tokens":8}' "$url")
+check "completion through the gateway (HTTP $code: $(head -c 200 "$tmp/c.json"))" grep -q '"choices"' "$tmp/c.json"
+curl -sN --max-time 20 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+     -d '{"prompt":"Hello","max_tokens":8,"stream":true}' "$url" > "$tmp/s.txt"
+check "stream ends with [DONE]" grep -q 'data: \[DONE\]' "$tmp/s.txt"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' -d '{"prompt":"x"}' "$url")
+check "no API key -> 401 (got $code)" test "$code" = 401
+check "gateway /metrics exports llmq_queue_lag" bash -c 'curl -s --max-time 5 "$1" | grep -q "^llmq_queue_lag"' _ "http://127.0.0.1:$gport/metrics"
+for n in gateway worker; do
+  check "$n: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/$n.log"
+done
+
+# --- SIGTERM: both drain and exit 0, well inside their grace periods (45 s, 135 s)
+kill -TERM "$gateway_pid" "$worker_pid"
+for n in gateway worker; do
+  p_var=${n}_pid; p=${!p_var}
+  for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$p" 2>/dev/null; then fail "$n still running 15 s after SIGTERM"
+  else wait "$p"; rc=$?; check "$n exits 0 on SIGTERM (rc $rc)" test "$rc" = 0; fi
+done
+finish
