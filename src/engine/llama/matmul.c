@@ -45,6 +45,7 @@ struct mm_job {
     float *y;
     int y_stride;
     quant_dot_fn *dot;
+    quant_dotn_fn *dotn;
     enum ggml_type act_type;
     int nth;                   /* threads given work (<= pool size) */
 };
@@ -77,9 +78,16 @@ static void mul_job(void *p, int ith, int nth_pool)
             int tk1 = tk0 + TOK_TILE < a->n ? tk0 + TOK_TILE : a->n;
             for (int r = r0; r < r1; r++) {
                 const void *row = wd + (size_t)r * w->row_bytes;
-                for (int t = tk0; t < tk1; t++)
-                    j->y[(size_t)t * j->y_stride + r] =
-                        j->dot(w->cols, row, qd + (size_t)t * a->q_row_bytes);
+                if (j->dotn) {
+                    float out[TOK_TILE];
+                    j->dotn(w->cols, row, qd + (size_t)tk0 * a->q_row_bytes, a->q_row_bytes,
+                            tk1 - tk0, out);
+                    for (int t = tk0; t < tk1; t++) j->y[(size_t)t * j->y_stride + r] = out[t - tk0];
+                } else {
+                    for (int t = tk0; t < tk1; t++)
+                        j->y[(size_t)t * j->y_stride + r] =
+                            j->dot(w->cols, row, qd + (size_t)t * a->q_row_bytes);
+                }
             }
         }
     }
@@ -89,7 +97,7 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
             int y_stride)
 {
     const struct quant_traits *qt = quant_traits(w->type);
-    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->act_type, 1 };
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, qt->act_type, 1 };
     if (a->q_type != qt->act_type) {
         a->q_row_bytes = quant_row_bytes(qt->act_type, a->cols);
         if (a->n * a->cols >= 4096 && threadpool_size(tp) > 1) threadpool_run(tp, round_job, &j);

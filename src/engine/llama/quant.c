@@ -354,91 +354,78 @@ AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
 }
 
-AVX2 static float dot_f32_avx2(int n, const void *w, const void *a)
-{
-    const float *x = w, *y = a;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
-}
+/* Every AVX2 kernel is written once as an always-inline body over NT tokens (one weight
+ * row against NT activation rows, NT a compile-time constant): the weight block is loaded and
+ * unpacked once for all NT tokens, and each token keeps its own accumulators, so the
+ * single-token dot (NT = 1) and the multi-token one do exactly the same arithmetic per token
+ * and give bit-identical results (batched decode == single decode). */
+#define BODY static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#define ACT(k) ((const void *)((const char *)a + (size_t)(k) * as))
 
 #define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-
-AVX2 static float dot_f16_f16_avx2(int n, const void *w, const void *a)
-{
-    const uint16_t *x = w, *y = a;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
-        s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), LOAD_F16(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), LOAD_F16(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), LOAD_F16(y + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
-    return s;
-}
-
-AVX2 static float dot_f16_f32_avx2(int n, const void *w, const void *a)
-{
-    const uint16_t *x = w;
-    const float *y = a;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(LOAD_F16(x + i), _mm256_loadu_ps(y + i), s0);
-        s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_F16(x + i), _mm256_loadu_ps(y + i), s0);
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += _cvtsh_ss(x[i]) * y[i];
-    return s;
-}
-
 #define LOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
     _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 
-AVX2 static float dot_bf16_avx2(int n, const void *w, const void *a)
-{
-    const uint16_t *x = w, *y = a;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
-        s1 = _mm256_fmadd_ps(LOAD_BF16(x + i + 8), LOAD_BF16(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LOAD_BF16(x + i + 16), LOAD_BF16(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LOAD_BF16(x + i + 24), LOAD_BF16(y + i + 24), s3);
+/* Float rows (F32 x F32, F16 x F16, BF16 x BF16): 4 accumulators per token over 32 values,
+ * then 8 at a time, then a scalar tail. WLOAD/ALOAD turn 8 values into a __m256. */
+#define FLOAT_BODY(name, WT, AT, WLOAD, ALOAD, SCALAR)                                        \
+    BODY void name(int n, const void *w, const void *a, size_t as, float *out, const int NT)  \
+    {                                                                                         \
+        const WT *x = w;                                                                      \
+        __m256 acc[4][4];                                                                     \
+        for (int k = 0; k < NT; k++)                                                          \
+            for (int j = 0; j < 4; j++) acc[k][j] = _mm256_setzero_ps();                      \
+        int i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32) {                                                        \
+            __m256 w0 = WLOAD(x + i), w1 = WLOAD(x + i + 8), w2 = WLOAD(x + i + 16),          \
+                   w3 = WLOAD(x + i + 24);                                                    \
+            for (int k = 0; k < NT; k++) {                                                    \
+                const AT *y = ACT(k);                                                         \
+                acc[k][0] = _mm256_fmadd_ps(w0, ALOAD(y + i), acc[k][0]);                     \
+                acc[k][1] = _mm256_fmadd_ps(w1, ALOAD(y + i + 8), acc[k][1]);                 \
+                acc[k][2] = _mm256_fmadd_ps(w2, ALOAD(y + i + 16), acc[k][2]);                \
+                acc[k][3] = _mm256_fmadd_ps(w3, ALOAD(y + i + 24), acc[k][3]);                \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i + 8 <= n; i += 8) {                                                          \
+            __m256 w0 = WLOAD(x + i);                                                         \
+            for (int k = 0; k < NT; k++)                                                      \
+                acc[k][0] = _mm256_fmadd_ps(w0, ALOAD((const AT *)ACT(k) + i), acc[k][0]);    \
+        }                                                                                     \
+        for (int k = 0; k < NT; k++) {                                                        \
+            const AT *y = ACT(k);                                                             \
+            float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][1]),              \
+                                            _mm256_add_ps(acc[k][2], acc[k][3])));            \
+            for (int r = i; r < n; r++) s += SCALAR;                                          \
+            out[k] = s;                                                                       \
+        }                                                                                     \
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += quant_bf16_to_fp32(x[i]) * quant_bf16_to_fp32(y[i]);
-    return s;
-}
 
-AVX2 static float dot_q8_0_avx2(int n, const void *w, const void *a)
+#define F32_LOAD(p) _mm256_loadu_ps(p)
+#define F16_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+FLOAT_BODY(f32_body, float, float, F32_LOAD, F32_LOAD, x[r] * y[r])
+FLOAT_BODY(f16_f16_body, uint16_t, uint16_t, F16_LOAD, F16_LOAD, _cvtsh_ss(x[r]) * _cvtsh_ss(y[r]))
+FLOAT_BODY(f16_f32_body, uint16_t, float, F16_LOAD, F32_LOAD, _cvtsh_ss(x[r]) * y[r])
+FLOAT_BODY(bf16_body, uint16_t, uint16_t, LOAD_BF16, LOAD_BF16, quant_bf16_to_fp32(x[r]) * quant_bf16_to_fp32(y[r]))
+
+BODY void q8_0_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
-    const struct block_q8_0 *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
+    const struct block_q8_0 *x = w;
+    __m256 acc[4];
+    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int i = 0; i < n / QK8_0; i++) {
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
         __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(mul_sum_i8(qx, qy)), acc);
+        __m256i ax = _mm256_sign_epi8(qx, qx);
+        float dx = _cvtsh_ss(x[i].d);
+        for (int k = 0; k < NT; k++) {
+            const struct block_q8_0 *y = ACT(k);
+            __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[i].qs), qx);
+            __m256i si = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * _cvtsh_ss(y[i].d)), _mm256_cvtepi32_ps(si), acc[k]);
+        }
     }
-    return hsum_ps(acc);
+    for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]);
 }
 
 /* Q4_0 sums block by block in one float (acc = fma(int sum, dx * dy, acc)) rather than in
@@ -446,93 +433,137 @@ AVX2 static float dot_q8_0_avx2(int n, const void *w, const void *a)
  * time, one accumulator lane per row), and matching it makes our logits on Q4_0 files equal
  * to llama.cpp's, where lane-wise sums drift by up to 0.3 through the Q8_0 rounding of the
  * next layer's activations. */
-AVX2 static float dot_q4_0_avx2(int n, const void *w, const void *a)
+BODY void q4_0_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
     const struct block_q4_0 *x = w;
-    const struct block_q8_0 *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8);
-    float acc = 0;
+    const __m256i m4 = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    float acc[4] = { 0, 0, 0, 0 };
     for (int i = 0; i < n / QK4_0; i++) {
         __m128i t = _mm_loadu_si128((const __m128i *)x[i].qs);
         __m256i qx = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
         qx = _mm256_sub_epi8(_mm256_and_si256(qx, m4), off);
-        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256i si = mul_sum_i8(qx, qy);
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(si), _mm256_extracti128_si256(si, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        acc = fmaf((float)_mm_cvtsi128_si32(s4), _cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d), acc);
+        __m256i ax = _mm256_sign_epi8(qx, qx);
+        float dx = _cvtsh_ss(x[i].d);
+        for (int k = 0; k < NT; k++) {
+            const struct block_q8_0 *y = ACT(k);
+            __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y[i].qs), qx);
+            __m256i si = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(si), _mm256_extracti128_si256(si, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            acc[k] = fmaf((float)_mm_cvtsi128_si32(s4), dx * _cvtsh_ss(y[i].d), acc[k]);
+        }
     }
-    return acc;
+    for (int k = 0; k < NT; k++) out[k] = acc[k];
 }
 
-AVX2 static float dot_q4_K_avx2(int n, const void *w, const void *a)
+BODY void q4_K_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
     const struct block_q4_K *x = w;
-    const struct block_q8_K *y = a;
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
+    __m256 acc[4];
+    float accm[4] = { 0, 0, 0, 0 };
+    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) get_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        accm += y[i].d * _cvtsh_ss(x[i].dmin) * summ;
-        __m256i sumi = _mm256_setzero_si256();
-        const uint8_t *q4 = x[i].qs;
-        const int8_t *q8 = y[i].qs;
-        for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
-            __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
-            __m256i lo = _mm256_and_si256(bits, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            pl = _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j]));
-            ph = _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        __m256i q[8], scv[8];
+        for (int j = 0; j < 4; j++) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            q[2 * j] = _mm256_and_si256(bits, m4);
+            q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            scv[2 * j] = _mm256_set1_epi16(sc[2 * j]);
+            scv[2 * j + 1] = _mm256_set1_epi16(sc[2 * j + 1]);
         }
-        __m256 d = _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        float dx = _cvtsh_ss(x[i].d), dmin = _cvtsh_ss(x[i].dmin);
+        for (int k = 0; k < NT; k++) {
+            const struct block_q8_K *y = ACT(k);
+            int summ = 0;
+            for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+            accm[k] += y[i].d * dmin * summ;
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                __m256i pl = _mm256_maddubs_epi16(q[2 * j], _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j)));
+                __m256i ph = _mm256_maddubs_epi16(q[2 * j + 1], _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32)));
+                pl = _mm256_madd_epi16(pl, scv[2 * j]);
+                ph = _mm256_madd_epi16(ph, scv[2 * j + 1]);
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * dx), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
     }
-    return hsum_ps(acc) - accm;
+    for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]) - accm[k];
 }
 
-AVX2 static float dot_q6_K_avx2(int n, const void *w, const void *a)
+BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
     const struct block_q6_K *x = w;
-    const struct block_q8_K *y = a;
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
+        __m256i q[8], scv[8];
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *sc = x[i].scales, *q8 = y[i].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8, q8 += 128) {
+        const int8_t *sc = x[i].scales;
+        for (int c = 0; c < 2; c++, ql += 64, qh += 32, sc += 8) {
             __m256i h = _mm256_loadu_si256((const __m256i *)qh);
             __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i y8 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y8), _mm256_maddubs_epi16(m32, y8));
-                __m256i s = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
-                                                    _mm_set1_epi16(sc[2 * k + 1]), 1);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
-            }
+            __m256i *qc = q + 4 * c;
+            qc[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            qc[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            qc[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            qc[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            for (int j = 0; j < 4; j++)
+                scv[4 * c + j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * j])),
+                                                         _mm_set1_epi16(sc[2 * j + 1]), 1);
         }
-        __m256 d = _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        float dx = _cvtsh_ss(x[i].d);
+        for (int k = 0; k < NT; k++) {
+            const struct block_q8_K *y = ACT(k);
+            __m256i sumi = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                __m256i y8 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * j));
+                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], y8), _mm256_maddubs_epi16(m32, y8));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv[j]));
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * dx), _mm256_cvtepi32_ps(sumi), acc[k]);
+        }
     }
-    return hsum_ps(acc);
+    for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]);
 }
+
+/* Entry points: one token, and up to MAXT tokens (2 for float rows: 4 accumulators each). */
+#define ENTRY(name, body, MAXT)                                                              \
+    AVX2 static float dot_##name##_avx2(int n, const void *w, const void *a)                 \
+    {                                                                                        \
+        float r;                                                                             \
+        body(n, w, a, 0, &r, 1);                                                             \
+        return r;                                                                            \
+    }                                                                                        \
+    AVX2 static void dotn_##name##_avx2(int n, const void *w, const void *a, size_t as,      \
+                                        int nt, float *out)                                  \
+    {                                                                                        \
+        for (; nt >= MAXT; nt -= MAXT, a = (const char *)a + MAXT * as, out += MAXT)         \
+            body(n, w, a, as, out, MAXT);                                                    \
+        switch (nt) {                                                                        \
+        case 3: body(n, w, a, as, out, 3); break;                                            \
+        case 2: body(n, w, a, as, out, 2); break;                                            \
+        case 1: body(n, w, a, as, out, 1); break;                                            \
+        default: break;                                                                      \
+        }                                                                                    \
+    }
+ENTRY(f32, f32_body, 2)
+ENTRY(f16_f16, f16_f16_body, 2)
+ENTRY(f16_f32, f16_f32_body, 2)
+ENTRY(bf16, bf16_body, 2)
+ENTRY(q8_0, q8_0_body, 4)
+ENTRY(q4_0, q4_0_body, 4)
+ENTRY(q4_K, q4_K_body, 4)
+ENTRY(q6_K, q6_K_body, 4)
 
 AVX2 static void fp32_to_fp16_avx2(const float *x, uint16_t *y, int n)
 {
@@ -576,6 +607,7 @@ AVX2 static void axpy_f16_avx2(int n, float a, const uint16_t *x, float *y)
         return s;                                                                   \
     }
 static struct quant_traits traits[7];
+
 DEQ_DOT(bf16, BF16)
 DEQ_DOT(q8_0, Q8_0)
 DEQ_DOT(q4_0, Q4_0)
@@ -589,13 +621,13 @@ static int f16_act = 1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static struct quant_traits traits[7] = {
-    { GGML_TYPE_F32, 1, 4, GGML_TYPE_F32, dot_f32_ref, dot_f32_ref, dequant_f32 },
-    { GGML_TYPE_F16, 1, 2, GGML_TYPE_F16, dot_f16_f16_ref, dot_f16_f16_ref, dequant_f16 },
-    { GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16, dot_bf16_ref, dot_bf16_ref, dequant_bf16 },
-    { GGML_TYPE_Q8_0, QK8_0, sizeof(struct block_q8_0), GGML_TYPE_Q8_0, dot_q8_0_ref, dot_q8_0_ref, dequant_q8_0 },
-    { GGML_TYPE_Q4_0, QK4_0, sizeof(struct block_q4_0), GGML_TYPE_Q8_0, dot_q4_0_ref, dot_q4_0_ref, dequant_q4_0 },
-    { GGML_TYPE_Q4_K, QK_K, sizeof(struct block_q4_K), GGML_TYPE_Q8_K, dot_q4_K_ref, dot_q4_K_ref, dequant_q4_K },
-    { GGML_TYPE_Q6_K, QK_K, sizeof(struct block_q6_K), GGML_TYPE_Q8_K, dot_q6_K_ref, dot_q6_K_ref, dequant_q6_K },
+    { GGML_TYPE_F32, 1, 4, GGML_TYPE_F32, dot_f32_ref, dot_f32_ref, dequant_f32, NULL },
+    { GGML_TYPE_F16, 1, 2, GGML_TYPE_F16, dot_f16_f16_ref, dot_f16_f16_ref, dequant_f16, NULL },
+    { GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16, dot_bf16_ref, dot_bf16_ref, dequant_bf16, NULL },
+    { GGML_TYPE_Q8_0, QK8_0, sizeof(struct block_q8_0), GGML_TYPE_Q8_0, dot_q8_0_ref, dot_q8_0_ref, dequant_q8_0, NULL },
+    { GGML_TYPE_Q4_0, QK4_0, sizeof(struct block_q4_0), GGML_TYPE_Q8_0, dot_q4_0_ref, dot_q4_0_ref, dequant_q4_0, NULL },
+    { GGML_TYPE_Q4_K, QK_K, sizeof(struct block_q4_K), GGML_TYPE_Q8_K, dot_q4_K_ref, dot_q4_K_ref, dequant_q4_K, NULL },
+    { GGML_TYPE_Q6_K, QK_K, sizeof(struct block_q6_K), GGML_TYPE_Q8_K, dot_q6_K_ref, dot_q6_K_ref, dequant_q6_K, NULL },
 };
 
 static void pick_kernels(void)
@@ -629,17 +661,24 @@ static void pick_kernels(void)
 #if QUANT_X86
     if (!use_simd) return;
     traits[0].dot = dot_f32_avx2;
+    traits[0].dotn = dotn_f32_avx2;
     if (f32 && *f32 == '1') {
         traits[1].dot = dot_f16_f32_avx2;
+        traits[1].dotn = dotn_f16_f32_avx2;
         return;
     }
-    traits[0].dot = dot_f32_avx2;
     traits[1].dot = f16_act ? dot_f16_f16_avx2 : dot_f16_f32_avx2;
+    traits[1].dotn = f16_act ? dotn_f16_f16_avx2 : dotn_f16_f32_avx2;
     traits[2].dot = dot_bf16_avx2;
+    traits[2].dotn = dotn_bf16_avx2;
     traits[3].dot = dot_q8_0_avx2;
+    traits[3].dotn = dotn_q8_0_avx2;
     traits[4].dot = dot_q4_0_avx2;
+    traits[4].dotn = dotn_q4_0_avx2;
     traits[5].dot = dot_q4_K_avx2;
+    traits[5].dotn = dotn_q4_K_avx2;
     traits[6].dot = dot_q6_K_avx2;
+    traits[6].dotn = dotn_q6_K_avx2;
 #endif
 }
 

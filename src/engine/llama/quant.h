@@ -38,6 +38,9 @@ struct block_q8_K {            /* activations only (never in files): 292 bytes *
 /* Dot product of n values: w is a weight row of the tensor type, a an activation row of
  * that type's activation type (quant_act_type). */
 typedef float quant_dot_fn(int n, const void *w, const void *a);
+/* nt dot products of one weight row with the activation rows a, a + a_stride, ...: out[k].
+ * Each result is bit-identical to quant_dot_fn on that row (batching changes nothing). */
+typedef void quant_dotn_fn(int n, const void *w, const void *a, size_t a_stride, int nt, float *out);
 
 struct quant_traits {
     enum ggml_type type;
@@ -47,6 +50,7 @@ struct quant_traits {
     quant_dot_fn *dot;               /* fastest available (AVX2 when the CPU has it) */
     quant_dot_fn *dot_ref;           /* portable scalar reference */
     void (*dequant)(const void *row, float *out, int n);
+    quant_dotn_fn *dotn;             /* multi-token form of dot; NULL: call dot per token */
 };
 
 /* Traits of a weight type the engine computes with (F32, F16, BF16, Q8_0, Q4_0, Q4_K,
