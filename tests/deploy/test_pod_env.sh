@@ -98,6 +98,21 @@ for n in gateway worker; do
   check "$n: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/$n.log"
 done
 
+# --- the ops CronJobs' llmq CLI as the Redis admin user (skipped without the CLI)
+if [ -x "$bin/llmq" ]; then
+  for cj in llmq-status llmq-dlq-list; do
+    mapfile -t a < <(spec "CronJob/$cj" llmq args)
+    envs=(); while IFS= read -r l; do envs+=("${l//@llmq-redis:6379/@127.0.0.1:$rport}"); done < <(spec "CronJob/$cj" llmq env)
+    if env -i PATH=/usr/bin:/bin "${envs[@]}" timeout 20 "$bin/llmq" "${a[@]}" > "$tmp/$cj.log" 2>&1; then pass
+    elif grep -q WRONGPASS "$tmp/$cj.log" && grep -q '"AUTH %s", pw' "$SRC/src/up/net.c" 2>/dev/null; then
+      # Known (2026-11-29): src/up/net.c sends AUTH <password> without the URL's user, so the
+      # CLI cannot log in as an ACL user. Reported to its owner; this runs for real once fixed.
+      skip "$cj: llmq CLI ignores the user of redis://user:pass@ (src/up/net.c AUTH without user)"; continue
+    else fail "$cj (llmq ${a[*]}): $(tail -2 "$tmp/$cj.log")"; fi
+    check "$cj: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/$cj.log"
+  done
+else skip "ops CronJobs: $bin/llmq not built"; fi
+
 # --- SIGTERM: both drain and exit 0, well inside their grace periods (45 s, 135 s)
 kill -TERM "$gateway_pid" "$worker_pid"
 for n in gateway worker; do
