@@ -93,7 +93,11 @@ curl -sN --max-time 20 -H "Authorization: Bearer $key" -H 'Content-Type: applica
 check "stream ends with [DONE]" grep -q 'data: \[DONE\]' "$tmp/s.txt"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' -d '{"prompt":"x"}' "$url")
 check "no API key -> 401 (got $code)" test "$code" = 401
-check "gateway /metrics exports llmq_queue_lag" bash -c 'curl -s --max-time 5 "$1" | grep -q "^llmq_queue_lag"' _ "http://127.0.0.1:$gport/metrics"
+# Every llmq series the Prometheus Adapter rules (hence the HPAs) read, from the real gateway.
+curl -s --max-time 5 "http://127.0.0.1:$gport/metrics" > "$tmp/metrics.txt"
+for m in $(grep -oE "seriesQuery: '?llmq_[a-z_]+" "$SRC/deploy/k8s/monitoring/adapter-config.yaml" | grep -oE 'llmq_[a-z_]+' | sort -u); do
+  check "gateway /metrics exports $m (adapter rule)" grep -qE "^$m(\{| )" "$tmp/metrics.txt"
+done
 for n in gateway worker; do
   check "$n: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/$n.log"
 done
