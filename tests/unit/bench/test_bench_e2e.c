@@ -4,7 +4,13 @@
  * injected: a skipped token index must be caught, rejections counted as such, merged WS
  * tokens accepted. Finally, when `llmq` (p3's `llmq up`) is built, the same checks against
  * the real platform; skipped with a reason otherwise. Bounded: about 20 s in all. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,6 +217,171 @@ static void test_unreachable(void)
     bench_result_deinit(&res);
 }
 
+
+/* ---- a fault-injecting WebSocket proxy in front of the real gateway ----
+ * Passes bytes both ways; in the gateway-to-client direction it parses the (unmasked)
+ * server frames after the 101 response and drops every token message whose index is 2:
+ * the fault a gateway that loses a Pub/Sub message would produce. One thread per
+ * connection, poll(2), bounded by the test. */
+
+struct wsproxy {
+    int lfd, port, upstream_port;
+    atomic_int stop, drops;
+    pthread_t acceptor;
+};
+
+struct wsproxy_conn {
+    struct wsproxy *p;
+    int cfd, ufd;
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void *proxy_conn_main(void *arg)
+{
+    struct wsproxy_conn *c = arg;
+    char *acc = malloc(1 << 20);           /* gateway bytes not yet forwarded */
+    size_t an = 0;
+    int upgraded = 0;
+    char buf[65536];
+    struct pollfd pf[2] = { { c->cfd, POLLIN, 0 }, { c->ufd, POLLIN, 0 } };
+    while (!atomic_load(&c->p->stop)) {
+        if (poll(pf, 2, 100) <= 0) continue;
+        if (pf[0].revents) {
+            ssize_t r = read(c->cfd, buf, sizeof(buf));
+            if (r <= 0 || write_all(c->ufd, buf, (size_t)r) < 0) break;
+        }
+        if (pf[1].revents) {
+            ssize_t r = read(c->ufd, buf, sizeof(buf));
+            if (r <= 0 || an + (size_t)r > (1 << 20)) break;
+            memcpy(acc + an, buf, (size_t)r);
+            an += (size_t)r;
+            size_t off = 0;
+            if (!upgraded) {
+                char *end = memmem(acc, an, "\r\n\r\n", 4);
+                if (!end) continue;
+                off = (size_t)(end - acc) + 4;
+                if (write_all(c->cfd, acc, off) < 0) break;
+                upgraded = 1;
+            }
+            for (;;) {                      /* whole frames only */
+                if (an - off < 2) break;
+                const unsigned char *h = (const unsigned char *)acc + off;
+                uint64_t len = h[1] & 0x7f;
+                size_t hl = 2;
+                if (len == 126) { if (an - off < 4) break; len = ((uint64_t)h[2] << 8) | h[3]; hl = 4; }
+                else if (len == 127) {
+                    if (an - off < 10) break;
+                    len = 0;
+                    for (int i = 0; i < 8; i++) len = (len << 8) | h[2 + i];
+                    hl = 10;
+                }
+                if (an - off < hl + len) break;
+                const char *payload = acc + off + hl;
+                int drop = (h[0] & 0x0f) == 1 && memmem(payload, len, "\"type\":\"token\"", 14) &&
+                           (memmem(payload, len, "\"index\":2,", 10) || memmem(payload, len, "\"index\":2}", 10));
+                if (drop) atomic_fetch_add(&c->p->drops, 1);
+                else if (write_all(c->cfd, acc + off, hl + len) < 0) goto out;
+                off += hl + len;
+            }
+            memmove(acc, acc + off, an - off);
+            an -= off;
+        }
+    }
+out:
+    close(c->cfd);
+    close(c->ufd);
+    free(acc);
+    free(c);
+    return NULL;
+}
+
+static void *proxy_accept_main(void *arg)
+{
+    struct wsproxy *p = arg;
+    while (!atomic_load(&p->stop)) {
+        struct pollfd pf = { p->lfd, POLLIN, 0 };
+        if (poll(&pf, 1, 100) <= 0) continue;
+        int cfd = accept(p->lfd, NULL, NULL);
+        if (cfd < 0) continue;
+        int ufd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p->upstream_port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(ufd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+            close(cfd);
+            close(ufd);
+            continue;
+        }
+        struct wsproxy_conn *c = calloc(1, sizeof(*c));
+        c->p = p;
+        c->cfd = cfd;
+        c->ufd = ufd;
+        pthread_t t;
+        pthread_create(&t, NULL, proxy_conn_main, c);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int wsproxy_start(struct wsproxy *p, int upstream_port)
+{
+    memset(p, 0, sizeof(*p));
+    p->upstream_port = upstream_port;
+    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    if (bind(p->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(p->lfd, 64) < 0 ||
+        getsockname(p->lfd, (struct sockaddr *)&a, &al) < 0) {
+        close(p->lfd);
+        return -1;
+    }
+    p->port = ntohs(a.sin_port);
+    pthread_create(&p->acceptor, NULL, proxy_accept_main, p);
+    return 0;
+}
+
+static void wsproxy_stop(struct wsproxy *p)
+{
+    atomic_store(&p->stop, 1);
+    pthread_join(p->acceptor, NULL);
+    close(p->lfd);
+    usleep(300000);                 /* connection threads notice stop within one poll */
+}
+
+static void check_gap_through_proxy(const char *url)
+{
+    int port = atoi(strrchr(url, ':') + 1);
+    struct wsproxy px;
+    CHECK_EQ(wsproxy_start(&px, port), 0);
+    char purl[64];
+    snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", px.port);
+    struct bench_cfg c;
+    struct bench_result res;
+    struct err e = { 0 };
+    base_cfg(&c, purl, BENCH_MODE_WS);
+    c.arr.profile = ARRIVAL_CLOSED;
+    c.arr.requests_max = 12;
+    CHECK_EQ(bench_run(&c, &res, &e), 0);
+    check_consistent(&res, -1);
+    int drops = atomic_load(&px.drops);
+    CHECK(drops > 0);
+    CHECK_EQ(res.st.index_gaps, drops);
+    CHECK_EQ(res.st.index_bad, drops);
+    CHECK_EQ(res.st.errors, drops);
+    bench_result_deinit(&res);
+    wsproxy_stop(&px);
+}
+
 /* ---- against the real platform, when built ---- */
 
 static pid_t up_pid;
@@ -221,33 +392,42 @@ static int start_up(char *url, size_t cap)
     char path[1024];
     snprintf(path, sizeof(path), "%s/llmq", bin ? bin : ".");
     if (access(path, X_OK) != 0) return -1;
-    int fds[2];
-    if (pipe(fds) < 0) return -1;
+    /* stdout goes to a file, not a pipe: llmq up must never die of SIGPIPE and leave its
+     * children behind */
+    char out_path[] = "/tmp/llmq-bench-e2e-XXXXXX";
+    int fd = mkstemp(out_path);
+    if (fd < 0) return -1;
     up_pid = fork();
     if (up_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
+        dup2(fd, 1);
+        close(fd);
         setpgid(0, 0);
         setenv("LLMQ_LOG_LEVEL", "warn", 1);
         execl(path, "llmq", "up", "--port", "0", "--workers", "2", "--step-ms", "5", (char *)NULL);
         _exit(127);
     }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[512];
+    close(fd);
     int ok = -1;
     uint64_t deadline = clock_mono_us() + 30000000;
-    while (clock_mono_us() < deadline && fgets(line, sizeof(line), f)) {
-        char *h = strstr(line, "http://");
-        if (h) {
-            size_t n = strcspn(h, " \n)");
-            snprintf(url, cap, "%.*s", (int)n, h);
-            ok = 0;
-            break;
+    while (ok < 0 && clock_mono_us() < deadline) {
+        FILE *f = fopen(out_path, "r");
+        char line[512];
+        while (f && fgets(line, sizeof(line), f)) {
+            char *h = strstr(line, "http://");
+            if (h) {
+                size_t n = strcspn(h, " \n)");
+                snprintf(url, cap, "%.*s", (int)n, h);
+                ok = 0;
+                break;
+            }
+        }
+        if (f) fclose(f);
+        if (ok < 0) {
+            if (waitpid(up_pid, NULL, WNOHANG) == up_pid) { up_pid = 0; break; }
+            usleep(100000);
         }
     }
-    fclose(f);
+    unlink(out_path);
     return ok;
 }
 
@@ -289,6 +469,7 @@ static void test_profiles_llmq_up(void)
             bench_result_deinit(&res);
         }
     }
+    check_gap_through_proxy(url);
     stop_up();
 }
 
