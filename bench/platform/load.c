@@ -24,6 +24,8 @@ struct stream {
     long long usage_tokens;    /* -1 until the usage arrives */
     int bad_order;
     int accepted;              /* WS "accepted", SSE 200 head, or a first token */
+    char rid[72];              /* the gateway's request id, once known (for resume) */
+    struct buf text;           /* cfg->keep_text: the raw (JSON-escaped) text received */
     uint64_t hash;
     uint64_t t_start_us, t_first_us, t_end_us;
     struct conn *conn;
@@ -43,6 +45,16 @@ struct conn {
     int chunked;
     long long chunk_left;      /* bytes left in the current chunk; -1 = reading a size line */
     int closing;
+    int resume;                /* this connection resumes its streams after a lost one */
+    int attempts_left;         /* reconnects still allowed for these streams */
+};
+
+/* A reconnect waiting for its delay (the gateway that died may be the only one). */
+struct redial {
+    uv_timer_t timer;          /* timer.data == this */
+    struct run *run;
+    struct stream **streams;   /* owned array */
+    int n, attempts_left;
 };
 
 struct run {
@@ -53,7 +65,8 @@ struct run {
     int started, finished, accepted;
     uv_timer_t tick, deadline, hold;
     uint64_t t0_us, first_tok_us, last_tok_us;
-    int held, conns_open, stopping;
+    int held, conns_open, stopping, redials;
+    uint64_t nonce;            /* makes Idempotency-Keys unique to this run */
     double next_arrival_ms;
 };
 
@@ -105,6 +118,8 @@ static long long js_int(const char *p, const char *end, long long def)
 
 static void conn_close(struct conn *c);
 static void start_more(struct run *run);
+static void open_conn(struct run *run, struct stream **list, int n, int resume, int attempts_left);
+static int try_redial(struct conn *c);
 
 static void stream_end(struct run *run, struct stream *s, int state, const char *why)
 {
@@ -125,6 +140,7 @@ static void stream_end(struct run *run, struct stream *s, int state, const char 
         r->tokens += s->next_index;
         r->text_hash[s->idx] = s->hash ? s->hash : 1;
         r->tokens_per_stream[s->idx] = (int)s->next_index;
+        if (run->cfg->keep_text) { r->texts[s->idx] = s->text.data ? s->text.data : xstrdup(""); buf_init(&s->text); }
     } else if (state == ST_REJECTED) {
         r->rejected++;
     } else {
@@ -152,6 +168,7 @@ static void got_token(struct run *run, struct stream *s, const char *text, size_
     }
     if (t > run->last_tok_us) run->last_tok_us = t;
     s->hash = fnv(s->hash ? s->hash : 1469598103934665603ull, text, len);
+    if (run->cfg->keep_text) buf_append(&s->text, text, len);
     s->state = ST_STREAMING;
 }
 
@@ -211,6 +228,7 @@ static void on_connect(uv_connect_t *req, int status)
     struct conn *c = req->data;
     struct run *run = c->run;
     if (status < 0) {
+        if (status != UV_ECANCELED && try_redial(c)) { conn_close(c); return; }
         for (int i = 0; i < c->n_streams; i++) stream_end(run, c->streams[i], ST_FAILED, uv_strerror(status));
         conn_close(c);
         return;
@@ -222,10 +240,21 @@ static void on_connect(uv_connect_t *req, int status)
     char auth[300] = "";
     if (run->cfg->api_key) snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", run->cfg->api_key);
     if (run->cfg->proto == LOAD_SSE) {
-        request_body(run, c->streams[0], &body, 0);
-        buf_printf(&b, "POST /v1/completions HTTP/1.1\r\nHost: %s:%d\r\n%sContent-Type: application/json\r\n"
+        struct stream *s0 = c->streams[0];
+        request_body(run, s0, &body, 0);
+        char extra[256] = "";
+        if (run->cfg->resume > 0) {
+            /* A retry with the same key attaches to the same request (replayed from token 0);
+             * once tokens arrived, Last-Event-ID asks only for the rest. */
+            int n = snprintf(extra, sizeof(extra), "Idempotency-Key: load-%llu-%llu-%d\r\n",
+                             (unsigned long long)run->nonce, (unsigned long long)run->cfg->seed, s0->idx);
+            if (c->resume && s0->rid[0] && s0->next_index > 0)
+                snprintf(extra + n, sizeof(extra) - (size_t)n, "Last-Event-ID: %s:%lld\r\n", s0->rid,
+                         s0->next_index - 1);
+        }
+        buf_printf(&b, "POST /v1/completions HTTP/1.1\r\nHost: %s:%d\r\n%s%sContent-Type: application/json\r\n"
                    "Accept: text/event-stream\r\nContent-Length: %zu\r\n\r\n", run->cfg->host, run->cfg->port,
-                   auth, body.len);
+                   auth, extra, body.len);
         buf_append(&b, body.data, body.len);
     } else {
         buf_printf(&b, "GET /v1/ws HTTP/1.1\r\nHost: %s:%d\r\n%sUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -234,7 +263,7 @@ static void on_connect(uv_connect_t *req, int status)
     }
     conn_write(c, b.data, b.len);
     uint64_t t = now_us();
-    for (int i = 0; i < c->n_streams; i++) { c->streams[i]->state = ST_SENT; c->streams[i]->t_start_us = t; }
+    for (int i = 0; i < c->n_streams && !c->resume; i++) { c->streams[i]->state = ST_SENT; c->streams[i]->t_start_us = t; }
     buf_deinit(&b);
     buf_deinit(&body);
 }
@@ -259,6 +288,10 @@ static void sse_event(struct run *run, struct stream *s, const char *id, size_t 
     if (fr && *fr == '"') return;                       /* the finish chunk */
     const char *colon = id ? memrchr(id, ':', idl) : NULL;
     long long index = colon ? strtoll(colon + 1, NULL, 10) : s->next_index;
+    if (colon && !s->rid[0] && (size_t)(colon - id) < sizeof(s->rid)) {
+        memcpy(s->rid, id, (size_t)(colon - id));
+        s->rid[colon - id] = 0;
+    }
     if (index < s->next_index) s->bad_order = 1;        /* a repeat or going backwards */
     const char *t = js_find(data, dl, "text");
     if (!t) t = js_find(data, dl, "content");
@@ -353,6 +386,12 @@ static void ws_message(struct conn *c, const char *m, size_t n)
     if (!s || s->state >= ST_DONE) return;
     if (tl == 8 && !memcmp(type, "accepted", 8)) {
         mark_accepted(run, s);
+        const char *rid;
+        size_t rl;
+        if (js_str(js_find(m, n, "request_id"), end, &rid, &rl) == 0 && rl < sizeof(s->rid)) {
+            memcpy(s->rid, rid, rl);
+            s->rid[rl] = 0;
+        }
     } else if (tl == 5 && !memcmp(type, "token", 5)) {
         long long index = js_int(js_find(m, n, "index"), end, -1);
         long long count = js_int(js_find(m, n, "count"), end, 1);
@@ -411,9 +450,15 @@ static void ws_start_streams(struct conn *c)
     buf_init(&b);
     uint64_t t = now_us();
     for (int i = 0; i < c->n_streams; i++) {
+        struct stream *s = c->streams[i];
         buf_reset(&b);
-        request_body(c->run, c->streams[i], &b, 1);
-        c->streams[i]->t_start_us = t;
+        if (c->resume && s->rid[0]) {
+            buf_printf(&b, "{\"type\":\"resume\",\"id\":\"s%d\",\"request_id\":\"%s\",\"after\":%lld}",
+                       s->idx, s->rid, s->next_index - 1);
+        } else {
+            request_body(c->run, s, &b, 1);
+            if (!c->resume) s->t_start_us = t;
+        }
         ws_send(c, 0x1, b.data, b.len);
     }
     buf_deinit(&b);
@@ -444,6 +489,12 @@ static int http_head(struct conn *c)
     for (char *l = strstr(c->in.data, "\r\n"); l; l = strstr(l + 2, "\r\n")) {
         if (!strncasecmp(l + 2, "Transfer-Encoding:", 18) && strcasestr(l + 2, "chunked")) c->chunked = 1;
         if (!strncasecmp(l + 2, "Retry-After:", 12)) retry_after = 1;
+        if (!strncasecmp(l + 2, "X-Request-Id:", 13) && c->run->cfg->proto == LOAD_SSE && !c->streams[0]->rid[0]) {
+            const char *v = l + 15;
+            while (*v == ' ') v++;
+            size_t vl = strcspn(v, "\r");
+            if (vl < sizeof(c->streams[0]->rid)) { memcpy(c->streams[0]->rid, v, vl); c->streams[0]->rid[vl] = 0; }
+        }
     }
     size_t head = (size_t)(end - c->in.data) + 4;
     char first[160];
@@ -465,10 +516,55 @@ static int http_head(struct conn *c)
     return -2;
 }
 
+/* The connection broke with streams still open: with cfg->resume, dial again after a short
+ * delay and resume them (Last-Event-ID / Idempotency-Key for SSE, resume messages for WS).
+ * Returns 1 when a redial was scheduled. */
+static void on_redial(uv_timer_t *t);
+static int try_redial(struct conn *c)
+{
+    struct run *run = c->run;
+    if (run->cfg->resume <= 0 || run->stopping) return 0;
+    int attempts = c->resume ? c->attempts_left : run->cfg->resume;
+    if (attempts <= 0 || c->open <= 0) return 0;
+    struct redial *d = xcalloc(1, sizeof(*d));
+    d->run = run;
+    d->streams = xcalloc((size_t)c->n_streams, sizeof(*d->streams));
+    for (int i = 0; i < c->n_streams; i++) {
+        struct stream *s = c->streams[i];
+        if (s->state >= ST_DONE) continue;
+        s->conn = NULL;
+        d->streams[d->n++] = s;
+    }
+    d->attempts_left = attempts - 1;
+    c->open = 0;
+    run->r->reconnects++;
+    uv_timer_init(&run->loop, &d->timer);
+    d->timer.data = d;
+    run->redials++;
+    uv_timer_start(&d->timer, on_redial, 100, 0);
+    return 1;
+}
+
+static void redial_free(uv_handle_t *h)
+{
+    struct redial *d = h->data;
+    d->run->redials--;
+    free(d->streams);
+    free(d);
+}
+
+static void on_redial(uv_timer_t *t)
+{
+    struct redial *d = t->data;
+    if (!d->run->stopping) open_conn(d->run, d->streams, d->n, 1, d->attempts_left);
+    uv_close((uv_handle_t *)t, redial_free);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = st->data;
     if (nread < 0) {
+        if (try_redial(c)) { conn_close(c); return; }
         /* For SSE a close after [DONE] is normal; anything still open failed. */
         fail_open(c, ST_FAILED, nread == UV_EOF ? "connection closed early" : uv_strerror((int)nread));
         conn_close(c);
@@ -480,7 +576,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         if (rc < 0) { if (rc == -1) fail_open(c, ST_FAILED, "bad HTTP response"); conn_close(c); return; }
         if (rc == 0) return;
         if (c->run->cfg->proto == LOAD_WS) {
-            for (int i = 0; i < c->n_streams; i++) c->streams[i]->state = ST_SENT;
+            for (int i = 0; i < c->n_streams && !c->resume; i++) c->streams[i]->state = ST_SENT;
             ws_start_streams(c);
         }
     }
@@ -520,20 +616,25 @@ static void conn_close(struct conn *c)
 
 /* ---------------------------------------------------------------- scheduling */
 
-static void open_conn(struct run *run, int first, int n)
+static void open_conn(struct run *run, struct stream **list, int n, int resume, int attempts_left)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     c->run = run;
+    c->resume = resume;
+    c->attempts_left = attempts_left;
     buf_init(&c->in);
     buf_init(&c->body);
     buf_init(&c->msg);
     c->streams = xcalloc((size_t)n, sizeof(*c->streams));
+    int open = 0;
     for (int i = 0; i < n; i++) {
-        c->streams[i] = &run->streams[first + i];
+        c->streams[i] = list[i];
         c->streams[i]->conn = c;
-        c->streams[i]->t_start_us = now_us();
+        if (!resume) c->streams[i]->t_start_us = now_us();
+        open += c->streams[i]->state < ST_DONE;
     }
-    c->n_streams = c->open = n;
+    c->n_streams = n;
+    c->open = open;
     uv_tcp_init(&run->loop, &c->tcp);
     c->tcp.data = c;
     c->creq.data = c;
@@ -550,6 +651,7 @@ static void start_more(struct run *run)
     const struct load_cfg *cfg = run->cfg;
     if (run->stopping) return;
     int per = cfg->proto == LOAD_WS && cfg->ws_per_conn > 1 ? cfg->ws_per_conn : 1;
+    if (per > 256) per = 256;
     int budget = cfg->connect_per_ms > 0 ? cfg->connect_per_ms : 50;
     while (run->started < cfg->streams && budget-- > 0) {
         if (cfg->rate_per_s > 0) {
@@ -560,17 +662,19 @@ static void start_more(struct run *run)
             if (run->started - run->finished >= conc) break;
         }
         int n = cfg->streams - run->started < per ? cfg->streams - run->started : per;
-        int first = run->started;
+        struct stream *list[256];
+        for (int i = 0; i < n && i < 256; i++) list[i] = &run->streams[run->started + i];
         run->started += n;
-        open_conn(run, first, n);
+        open_conn(run, list, n, 0, 0);
     }
 }
 
 static void close_all(uv_handle_t *h, void *ud)
 {
-    (void)ud;
     if (uv_is_closing(h)) return;
     if (h->type == UV_TCP) { conn_close(h->data); return; }
+    struct run *run = ud;
+    if (h->type == UV_TIMER && h->data != run) { uv_close(h, redial_free); return; }
     uv_close(h, NULL);
 }
 
@@ -580,7 +684,7 @@ static void on_hold_done(uv_timer_t *t)
     struct run *run = t->data;
     run->held = 2;
     run->stopping = 1;
-    uv_walk(&run->loop, close_all, NULL);
+    uv_walk(&run->loop, close_all, run);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -593,9 +697,9 @@ static void on_tick(uv_timer_t *t)
         if (cfg->on_hold) cfg->on_hold(cfg->ud);
         uv_timer_start(&run->hold, on_hold_done, (uint64_t)cfg->hold_ms, 0);
     }
-    if (run->finished >= cfg->streams && run->conns_open == 0) {
+    if (run->finished >= cfg->streams && run->conns_open == 0 && run->redials == 0) {
         run->stopping = 1;
-        uv_walk(&run->loop, close_all, NULL);
+        uv_walk(&run->loop, close_all, run);
     }
 }
 
@@ -607,7 +711,7 @@ static void on_deadline(uv_timer_t *t)
         struct stream *s = &run->streams[i];
         if (s->state < ST_DONE) { run->r->timeouts++; stream_end(run, s, ST_FAILED, "timed out"); }
     }
-    uv_walk(&run->loop, close_all, NULL);
+    uv_walk(&run->loop, close_all, run);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -621,6 +725,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *r)
     memset(r, 0, sizeof(*r));
     if (!cfg || cfg->streams <= 0 || cfg->port <= 0 || cfg->max_tokens <= 0) return -EINVAL;
     r->text_hash = xcalloc((size_t)cfg->streams, sizeof(uint64_t));
+    r->n_texts = cfg->streams;
     r->tokens_per_stream = xcalloc((size_t)cfg->streams, sizeof(int));
     struct run *run = xcalloc(1, sizeof(*run));
     run->cfg = cfg;
@@ -633,6 +738,8 @@ int load_run(const struct load_cfg *cfg, struct load_result *r)
     uv_timer_init(&run->loop, &run->hold);
     run->tick.data = run->deadline.data = run->hold.data = run;
     run->t0_us = now_us();
+    run->nonce = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
+    if (cfg->keep_text) r->texts = xcalloc((size_t)cfg->streams, sizeof(char *));
     start_more(run);
     uv_timer_start(&run->tick, on_tick, 1, 1);
     uv_timer_start(&run->deadline, on_deadline, (uint64_t)(cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000), 0);
@@ -666,6 +773,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *r)
         r->tokens_per_s = (double)r->tokens / ((double)(run->last_tok_us - run->first_tok_us) / 1e6);
     free(ttft);
     free(e2e);
+    for (int i = 0; i < cfg->streams; i++) buf_deinit(&run->streams[i].text);
     free(run->streams);
     free(run);
     return 0;
@@ -675,6 +783,10 @@ void load_result_free(struct load_result *r)
 {
     free(r->text_hash);
     free(r->tokens_per_stream);
+    if (r->texts)
+        for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
+    free(r->texts);
+    r->texts = NULL;
     r->text_hash = NULL;
     r->tokens_per_stream = NULL;
 }

@@ -30,6 +30,11 @@ struct load_cfg {
     void (*on_hold)(void *ud); /* e.g. read the gateway's RSS while every stream is open */
     void *ud;
     int connect_per_ms;        /* most new connections started per millisecond (default 50) */
+    int keep_text;             /* 1: keep each finished stream's text in result.texts */
+    int resume;                /* > 0: when a connection breaks mid-stream, reconnect (after
+                                * 100 ms, at most this many times) and resume: SSE with
+                                * Last-Event-ID (and an Idempotency-Key on every request), WS
+                                * with resume messages. 0: a broken connection fails its streams */
 };
 
 struct load_result {
@@ -41,6 +46,7 @@ struct load_result {
     int dup_or_gap;            /* streams whose indices repeated, skipped or went backwards */
     int usage_mismatch;        /* streams whose usage.completion_tokens != tokens received */
     int timeouts;              /* streams still open at timeout_ms */
+    int reconnects;            /* connections re-dialled to resume (cfg.resume) */
     long long tokens;          /* tokens received in streams that finished ok */
     double wall_s;             /* first connect to last stream end */
     double tokens_per_s;       /* tokens / (first token .. last token) */
@@ -49,6 +55,8 @@ struct load_result {
     uint64_t *text_hash;       /* streams entries: FNV-1a of the stream's text (0 = not ok);
                                 * owned, free with load_result_free */
     int *tokens_per_stream;    /* streams entries, owned */
+    char **texts;              /* cfg.keep_text: streams entries (NULL = not ok), raw JSON-escaped, owned */
+    int n_texts;
     char first_error[256];     /* the first failure, for a test message */
 };
 
