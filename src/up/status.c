@@ -22,6 +22,7 @@
 struct target {
     char *redis_url, *prefix, *state_file, *url;
     char *own_url, *own_prefix;   /* what resolve() allocated, freed by the caller */
+    const char *state_path;       /* the state file used, when one was read */
     long pid;
     int json;
     long long count;
@@ -34,6 +35,7 @@ static int resolve(struct target *t, const char *cmd)
     const char *path = t->state_file && *t->state_file ? t->state_file : state_default_path();
     char *r = NULL, *p = NULL;
     int rc = state_read(path, &r, &p, &t->url, &t->pid);
+    if (rc == 0) t->state_path = path;
     if (rc == 0 && t->pid > 0 && kill((pid_t)t->pid, 0) != 0 && errno == ESRCH) rc = -ESRCH;
     if (!t->redis_url || !*t->redis_url) {
         if (rc == -ESRCH) {
@@ -171,6 +173,12 @@ int status_main(int argc, char **argv)
     json_object_set_new(out, "batch_max", json_integer(batch_max));
     json_object_set_new(out, "tokens_per_s", json_real(tps));
     json_object_set(out, "workers", ws);
+    /* The processes `llmq up` supervises, with their restart counts (gateways have no
+     * heartbeat key; the state file is where they show). */
+    json_t *st = t.state_path && !strcmp(t.redis_url, t.own_url ? t.own_url : "")
+                     ? json_load_file(t.state_path, 0, NULL) : NULL;
+    json_t *kids = st ? json_object_get(st, "children") : NULL;
+    if (kids) json_object_set(out, "processes", kids);
 
     if (t.json) {
         char *s = json_dumps(out, JSON_COMPACT);
@@ -185,6 +193,16 @@ int status_main(int argc, char **argv)
                batch_max ? 100.0 * (double)batch / (double)batch_max : 0.0, tps);
         size_t i;
         json_t *w;
+        if (kids) {
+            printf("processes");
+            json_array_foreach(kids, i, w)
+                printf("  %s %lld%s", json_string_value(json_object_get(w, "name")),
+                       (long long)json_integer_value(json_object_get(w, "pid")),
+                       json_integer_value(json_object_get(w, "restarts"))
+                           ? (json_integer_value(json_object_get(w, "restarts")) == 1 ? " (restarted once)" : " (restarted)")
+                           : "");
+            printf("\n");
+        }
         json_array_foreach(ws, i, w) {
             const char *model = json_string_value(json_object_get(w, "model"));
             const char *eng = json_string_value(json_object_get(w, "engine"));
@@ -196,6 +214,7 @@ int status_main(int argc, char **argv)
         }
     }
     status = 0;
+    json_decref(st);
 done:
     if (c) redisFree(c);
     json_decref(ws);
