@@ -17,6 +17,7 @@
 #include "up/autoscale.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <limits.h>
@@ -169,6 +170,28 @@ static void rm_rf(const char *dir)
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) log_warn("could not remove %s", dir);
+}
+
+/* Removes temp dirs of earlier `llmq up`s that were killed with SIGKILL (they could not clean
+ * up): every llmq-up-XXXXXX dir under tmp whose owner.pid names a process that is gone. */
+static void sweep_stale(const char *tmp)
+{
+    char pattern[PATH_MAX];
+    snprintf(pattern, sizeof(pattern), "%s/llmq-up-*/owner.pid", tmp);
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        FILE *f = fopen(g.gl_pathv[i], "r");
+        long pid = 0;
+        if (f) { if (fscanf(f, "%ld", &pid) != 1) pid = 0; fclose(f); }
+        if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s", g.gl_pathv[i]);
+            char *slash = strrchr(dir, '/');
+            if (slash) { *slash = 0; rm_rf(dir); }
+        }
+    }
+    globfree(&g);
 }
 
 static void write_state(struct up *u)
@@ -631,12 +654,18 @@ int up_main(int argc, char **argv)
         }
     } else {
         const char *tmp = getenv("TMPDIR");
-        snprintf(u->tmp_dir, sizeof(u->tmp_dir), "%s/llmq-up-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!tmp || !*tmp) tmp = "/tmp";
+        sweep_stale(tmp);
+        snprintf(u->tmp_dir, sizeof(u->tmp_dir), "%s/llmq-up-XXXXXX", tmp);
         if (!mkdtemp(u->tmp_dir)) {
             fprintf(stderr, "llmq up: cannot create a temp dir: %s\n", strerror(errno));
             u->tmp_dir[0] = 0;
             goto out;
         }
+        char owner[PATH_MAX + 16];
+        snprintf(owner, sizeof(owner), "%s/owner.pid", u->tmp_dir);
+        FILE *of = fopen(owner, "w");
+        if (of) { fprintf(of, "%d\n", (int)getpid()); fclose(of); }
         int rport = net_free_port();
         if (rport < 0) { fprintf(stderr, "llmq up: no free port for redis\n"); goto out; }
         u->own_redis = 1;

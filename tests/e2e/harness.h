@@ -143,6 +143,12 @@ static inline int h_up_start(struct h_up *u, const char *const *args, int timeou
     kill(u->pid, SIGKILL);
     waitpid(u->pid, NULL, 0);
     u->pid = 0;
+    close(u->out_fd);
+    u->out_fd = 0;
+    if (!getenv("LLMQ_TEST_KEEP")) {           /* the log's tail is above; keep it only on request */
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", u->dir);
+        if (system(cmd) != 0) { /* best effort */ }
+    }
     return -1;
 }
 
