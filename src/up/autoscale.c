@@ -148,6 +148,7 @@ struct rec {
 struct scale_event {
     uint64_t t_ms;
     uint32_t change;           /* replicas added (up list) or removed (down list) */
+    int outdated;              /* older than the direction's longest period: reusable slot */
 };
 
 struct event_list {
@@ -174,29 +175,37 @@ static void recs_push(struct autoscale *a, uint64_t t_ms, uint32_t replicas)
     a->recs[a->n_recs++] = (struct rec){t_ms, replicas};
 }
 
-static void events_push(struct event_list *l, uint64_t t_ms, uint32_t change)
+static uint64_t longest_period_ms(const struct autoscale_rules *r)
 {
+    uint64_t ms = 0;
+    for (uint32_t i = 0; i < r->n_policies; i++)
+        if ((uint64_t)r->policies[i].period_s * 1000 > ms)
+            ms = (uint64_t)r->policies[i].period_s * 1000;
+    return ms;
+}
+
+/* storeScaleEvent: events older than the direction's longest policy period are marked
+ * outdated and the first of them is overwritten by the new event, else it is appended.
+ * Outdated events still count where they fall inside a period (getReplicasChangePerPeriod
+ * ignores the flag): e.g. a scale-up 100 s ago with up-periods of 60 s still lowers the
+ * scale-down allowance of a 120 s down-policy until the next scale-up replaces it. */
+static void events_store(struct event_list *l, const struct autoscale_rules *r, uint64_t now_ms,
+                         uint32_t change)
+{
+    uint64_t longest = longest_period_ms(r);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].t_ms + longest < now_ms)
+            l->v[i].outdated = 1;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].outdated) {
+            l->v[i] = (struct scale_event){now_ms, change, 0};
+            return;
+        }
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
     }
-    l->v[l->n++] = (struct scale_event){t_ms, change};
-}
-
-/* Keeps only events younger than the longest policy period: older ones can no longer
- * limit anything (the HPA marks them outdated the same way). */
-static void events_trim(struct event_list *l, const struct autoscale_rules *r, uint64_t now_ms)
-{
-    uint64_t longest_ms = 0;
-    size_t k = 0;
-
-    for (uint32_t i = 0; i < r->n_policies; i++)
-        if ((uint64_t)r->policies[i].period_s * 1000 > longest_ms)
-            longest_ms = (uint64_t)r->policies[i].period_s * 1000;
-    for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].t_ms + longest_ms > now_ms)
-            l->v[k++] = l->v[i];
-    l->n = k;
+    l->v[l->n++] = (struct scale_event){now_ms, change, 0};
 }
 
 /* "timestamp.After(now - period)": strictly younger than the period. */
@@ -362,8 +371,6 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
     if (now_ms < a->last_ms)
         now_ms = a->last_ms;   /* time never goes backwards here */
     a->last_ms = now_ms;
-    events_trim(&a->up, &a->c.scale_up, now_ms);
-    events_trim(&a->down, &a->c.scale_down, now_ms);
 
     memset(d, 0, sizeof(*d));
     d->current = current;
@@ -405,8 +412,8 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
             d->proposed = a->c.min_replicas;
     }
     if (d->desired > current)
-        events_push(&a->up, now_ms, d->desired - current);
+        events_store(&a->up, &a->c.scale_up, now_ms, d->desired - current);
     else if (d->desired < current)
-        events_push(&a->down, now_ms, current - d->desired);
+        events_store(&a->down, &a->c.scale_down, now_ms, current - d->desired);
     return d->desired;
 }

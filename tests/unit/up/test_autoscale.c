@@ -191,6 +191,30 @@ static void test_scale_down_policies_docs_example(void)
     autoscale_free(a);
 }
 
+static void test_scale_down_counts_recent_scale_up(void)
+{
+    /* Upstream (horizontal.go, calculateScaleDownLimitWithBehaviors): the period-start count
+     * is current - added + deleted within the period, so right after a burst the "1 pod per
+     * 120 s" allowance is measured from the count BEFORE the scale-up. 1 -> 4 at t=0; at
+     * t=20 start = 4 - 3 = 1, limit 0, range min 1: straight back to 1. (Seen for real with
+     * `llmq up --autoscale 1:4 --autoscale-down-window-s 15`; with the default 300 s window
+     * the scale-up has left the 120 s period before any scale-down is allowed.) */
+    struct autoscale_config c;
+    struct autoscale *a;
+    config_lag_only(&c, 1, 4);
+    c.scale_down.policies[0] = (struct autoscale_policy){AUTOSCALE_POLICY_PODS, 1, 120};
+    CHECK_EQ(autoscale_new(&a, &c, 0, 1), 0);
+    CHECK_EQ(step1(a, 0, 1, 40, NULL), 4);
+    CHECK_EQ(step1(a, 20, 4, 0, NULL), 1);
+    autoscale_free(a);
+    /* Without the scale-up inside the period: one pod per 120 s. */
+    CHECK_EQ(autoscale_new(&a, &c, 0, 4), 0);
+    CHECK_EQ(step1(a, 0, 4, 0, NULL), 3);
+    CHECK_EQ(step1(a, 60, 3, 0, NULL), 3);
+    CHECK_EQ(step1(a, 120, 3, 0, NULL), 2);
+    autoscale_free(a);
+}
+
 static void test_down_stabilization_window(void)
 {
     /* Window 60 s, no rate limit: recommendations 8 (t=0), 5 (t=20), 3 (t=40), 2 (t=70),
@@ -353,6 +377,7 @@ int main(void)
     TEST_RUN(test_parse_range);
     TEST_RUN(test_scale_up_policies_kubernetes_default);
     TEST_RUN(test_scale_down_policies_docs_example);
+    TEST_RUN(test_scale_down_counts_recent_scale_up);
     TEST_RUN(test_down_stabilization_window);
     TEST_RUN(test_up_stabilization_window);
     TEST_RUN(test_range_and_no_metrics);
