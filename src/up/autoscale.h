@@ -121,8 +121,10 @@ struct autoscale_decision {
     const char *reason;      /* static text: "ScaleUpLimit", "ScaleDownStabilized", ... */
 };
 
-/* One HPA sync: values[i] is the current value of c->metrics[i] (NaN = unavailable; if all
- * are unavailable nothing changes). Returns the replica count to scale to and records the
+/* One HPA sync: values[i] is the current value of c->metrics[i]. NaN means the metric is not
+ * available in this deployment and is left out, like a metric absent from the HPA spec (if
+ * all are NaN nothing changes). The HPA never scales DOWN while a configured metric fails to
+ * read: a caller whose read failed should skip the step (as `llmq up` does), not pass NaN. Returns the replica count to scale to and records the
  * recommendation and, when it differs from current, the scale event (the caller is assumed
  * to apply it; if it cannot, the next call's `current` tells the truth). d may be NULL.
  * now_ms must not go backwards. */
