@@ -53,20 +53,15 @@ int autoscale_parse_range(struct autoscale_config *c, const char *spec)
     char *end;
     unsigned long lo, hi;
 
-    if (!spec || !*spec || *spec == '-' || *spec == '+')
-        return -EINVAL;
+    if (!spec || !*spec || *spec == '-' || *spec == '+') return -EINVAL;
     errno = 0;
     lo = strtoul(spec, &end, 10);
-    if (errno || end == spec || *end != ':')
-        return -EINVAL;
+    if (errno || end == spec || *end != ':') return -EINVAL;
     spec = end + 1;
-    if (!*spec || *spec == '-' || *spec == '+')
-        return -EINVAL;
+    if (!*spec || *spec == '-' || *spec == '+') return -EINVAL;
     hi = strtoul(spec, &end, 10);
-    if (errno || end == spec || *end)
-        return -EINVAL;
-    if (hi == 0 || hi > 1000 || lo > hi)
-        return -EINVAL;
+    if (errno || end == spec || *end) return -EINVAL;
+    if (hi == 0 || hi > 1000 || lo > hi) return -EINVAL;
     c->min_replicas = (uint32_t)lo;
     c->max_replicas = (uint32_t)hi;
     return 0;
@@ -74,33 +69,25 @@ int autoscale_parse_range(struct autoscale_config *c, const char *spec)
 
 static int rules_check(const struct autoscale_rules *r)
 {
-    if (r->stabilization_window_s > 3600 || r->n_policies > AUTOSCALE_POLICIES_MAX)
-        return -EINVAL;
+    if (r->stabilization_window_s > 3600 || r->n_policies > AUTOSCALE_POLICIES_MAX) return -EINVAL;
     if (r->select != AUTOSCALE_SELECT_DISABLED && r->n_policies == 0)
-        return -EINVAL;   /* the API server rejects an empty policy list too */
+        return -EINVAL; /* the API server rejects an empty policy list too */
     for (uint32_t i = 0; i < r->n_policies; i++) {
         const struct autoscale_policy *p = &r->policies[i];
-        if (p->value == 0 || p->period_s == 0 || p->period_s > 1800)
-            return -EINVAL;
-        if (p->type != AUTOSCALE_POLICY_PODS && p->type != AUTOSCALE_POLICY_PERCENT)
-            return -EINVAL;
+        if (p->value == 0 || p->period_s == 0 || p->period_s > 1800) return -EINVAL;
+        if (p->type != AUTOSCALE_POLICY_PODS && p->type != AUTOSCALE_POLICY_PERCENT) return -EINVAL;
     }
     return 0;
 }
 
 int autoscale_config_check(const struct autoscale_config *c)
 {
-    if (!c || c->max_replicas == 0 || c->min_replicas > c->max_replicas)
-        return -EINVAL;
-    if (!(c->tolerance >= 0 && c->tolerance < 1) || c->sync_period_ms == 0)
-        return -EINVAL;
-    if (c->n_metrics == 0 || c->n_metrics > AUTOSCALE_METRICS_MAX)
-        return -EINVAL;
+    if (!c || c->max_replicas == 0 || c->min_replicas > c->max_replicas) return -EINVAL;
+    if (!(c->tolerance >= 0 && c->tolerance < 1) || c->sync_period_ms == 0) return -EINVAL;
+    if (c->n_metrics == 0 || c->n_metrics > AUTOSCALE_METRICS_MAX) return -EINVAL;
     for (uint32_t i = 0; i < c->n_metrics; i++)
-        if (!(c->metrics[i].target > 0) || !isfinite(c->metrics[i].target))
-            return -EINVAL;
-    if (rules_check(&c->scale_up) < 0 || rules_check(&c->scale_down) < 0)
-        return -EINVAL;
+        if (!(c->metrics[i].target > 0) || !isfinite(c->metrics[i].target)) return -EINVAL;
+    if (rules_check(&c->scale_up) < 0 || rules_check(&c->scale_down) < 0) return -EINVAL;
     return 0;
 }
 
@@ -111,30 +98,25 @@ uint32_t autoscale_replicas_for_metric(const struct autoscale_metric *m, double 
 {
     double ratio, want;
 
-    if (isnan(value) || value < 0 || !isfinite(value))
-        return current;
+    if (isnan(value) || value < 0 || !isfinite(value)) return current;
     if (m->type == AUTOSCALE_METRIC_TOTAL) {
         /* GetExternalPerPodMetricReplicas: usageRatio = usage / (target * replicas). */
         if (current == 0) {
             want = ceil(value / m->target);
         } else {
             ratio = value / (m->target * (double)current);
-            if (fabs(1.0 - ratio) <= tolerance)
-                return current;
+            if (fabs(1.0 - ratio) <= tolerance) return current;
             want = ceil(value / m->target);
         }
     } else {
         /* GetMetricReplicas for a Pods metric: ratio = average / target. With no replicas
          * there is no average; nothing to propose. */
-        if (current == 0)
-            return 0;
+        if (current == 0) return 0;
         ratio = value / m->target;
-        if (fabs(1.0 - ratio) <= tolerance)
-            return current;
+        if (fabs(1.0 - ratio) <= tolerance) return current;
         want = ceil(ratio * (double)current);
     }
-    if (want > 1e6)
-        want = 1e6;
+    if (want > 1e6) want = 1e6;
     return (uint32_t)want;
 }
 
@@ -147,24 +129,27 @@ struct rec {
 
 struct scale_event {
     uint64_t t_ms;
-    uint32_t change;           /* replicas added (up list) or removed (down list) */
-    int outdated;              /* older than the direction's longest period: reusable slot */
+    uint32_t change; /* replicas added (up list) or removed (down list) */
+    int outdated;    /* older than the direction's longest period: reusable slot */
 };
 
 struct event_list {
-    struct scale_event *v;     /* owned */
+    struct scale_event *v; /* owned */
     size_t n, cap;
 };
 
 struct autoscale {
     struct autoscale_config c;
-    struct rec *recs;          /* owned; unstabilized recommendations, oldest first */
+    struct rec *recs; /* owned; unstabilized recommendations, oldest first */
     size_t n_recs, cap_recs;
     struct event_list up, down;
     uint64_t last_ms;
 };
 
-const struct autoscale_config *autoscale_config(const struct autoscale *a) { return &a->c; }
+const struct autoscale_config *autoscale_config(const struct autoscale *a)
+{
+    return &a->c;
+}
 
 static void recs_push(struct autoscale *a, uint64_t t_ms, uint32_t replicas)
 {
@@ -194,8 +179,7 @@ static void events_store(struct event_list *l, const struct autoscale_rules *r, 
 {
     uint64_t longest = longest_period_ms(r);
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].t_ms + longest < now_ms)
-            l->v[i].outdated = 1;
+        if (l->v[i].t_ms + longest < now_ms) l->v[i].outdated = 1;
     for (size_t i = 0; i < l->n; i++)
         if (l->v[i].outdated) {
             l->v[i] = (struct scale_event){now_ms, change, 0};
@@ -213,8 +197,7 @@ static int64_t change_in_period(const struct event_list *l, uint32_t period_s, u
 {
     int64_t sum = 0;
     for (size_t i = 0; i < l->n; i++)
-        if (l->v[i].t_ms + (uint64_t)period_s * 1000 > now_ms)
-            sum += l->v[i].change;
+        if (l->v[i].t_ms + (uint64_t)period_s * 1000 > now_ms) sum += l->v[i].change;
     return sum;
 }
 
@@ -224,23 +207,20 @@ int autoscale_new(struct autoscale **out, const struct autoscale_config *c, uint
     struct autoscale *a;
 
     *out = NULL;
-    if (autoscale_config_check(c) < 0)
-        return -EINVAL;
+    if (autoscale_config_check(c) < 0) return -EINVAL;
     a = xcalloc(1, sizeof(*a));
     a->c = *c;
     a->last_ms = now_ms;
     /* maybeInitScaleDownStabilizationWindow: a fresh controller must not scale down
      * before it has seen one full down-window of recommendations. */
-    if (c->scale_down.stabilization_window_s > 0)
-        recs_push(a, now_ms, current);
+    if (c->scale_down.stabilization_window_s > 0) recs_push(a, now_ms, current);
     *out = a;
     return 0;
 }
 
 void autoscale_free(struct autoscale *a)
 {
-    if (!a)
-        return;
+    if (!a) return;
     free(a->recs);
     free(a->up.v);
     free(a->down.v);
@@ -249,8 +229,8 @@ void autoscale_free(struct autoscale *a)
 
 /* stabilizeRecommendationWithBehaviors: the result may not go above the largest
  * recommendation of the down-window nor below the smallest of the up-window. */
-static uint32_t stabilize(struct autoscale *a, uint64_t now_ms, uint32_t current,
-                          uint32_t desired, const char **reason)
+static uint32_t stabilize(struct autoscale *a, uint64_t now_ms, uint32_t current, uint32_t desired,
+                          const char **reason)
 {
     uint64_t up_ms = (uint64_t)a->c.scale_up.stabilization_window_s * 1000;
     uint64_t down_ms = (uint64_t)a->c.scale_down.stabilization_window_s * 1000;
@@ -260,21 +240,16 @@ static uint32_t stabilize(struct autoscale *a, uint64_t now_ms, uint32_t current
     for (size_t i = 0; i < a->n_recs; i++) {
         const struct rec *r = &a->recs[i];
         int in_up = r->t_ms + up_ms > now_ms, in_down = r->t_ms + down_ms > now_ms;
-        if (in_up && r->replicas < up_rec)
-            up_rec = r->replicas;
-        if (in_down && r->replicas > down_rec)
-            down_rec = r->replicas;
-        if (in_up || in_down)
-            a->recs[k++] = *r;      /* older than both windows: forgotten */
+        if (in_up && r->replicas < up_rec) up_rec = r->replicas;
+        if (in_down && r->replicas > down_rec) down_rec = r->replicas;
+        if (in_up || in_down) a->recs[k++] = *r; /* older than both windows: forgotten */
     }
     a->n_recs = k;
-    if (result < up_rec)
-        result = up_rec;
-    if (result > down_rec)
-        result = down_rec;
+    if (result < up_rec) result = up_rec;
+    if (result > down_rec) result = down_rec;
     if (result != desired)
         *reason = desired > current ? "ScaleUpStabilized" : "ScaleDownStabilized";
-    recs_push(a, now_ms, desired);   /* the unstabilized recommendation */
+    recs_push(a, now_ms, desired); /* the unstabilized recommendation */
     return result;
 }
 
@@ -291,8 +266,7 @@ static int64_t scale_up_limit(const struct autoscale *a, uint64_t now_ms, uint32
     const struct autoscale_rules *r = &a->c.scale_up;
     int64_t acc = r->select == AUTOSCALE_SELECT_MAX ? INT64_MIN : INT64_MAX;
 
-    if (r->select == AUTOSCALE_SELECT_DISABLED)
-        return current;
+    if (r->select == AUTOSCALE_SELECT_DISABLED) return current;
     for (uint32_t i = 0; i < r->n_policies; i++) {
         const struct autoscale_policy *p = &r->policies[i];
         int64_t start = (int64_t)current - change_in_period(&a->up, p->period_s, now_ms) +
@@ -310,8 +284,7 @@ static int64_t scale_down_limit(const struct autoscale *a, uint64_t now_ms, uint
     const struct autoscale_rules *r = &a->c.scale_down;
     int64_t acc = r->select == AUTOSCALE_SELECT_MAX ? INT64_MAX : INT64_MIN;
 
-    if (r->select == AUTOSCALE_SELECT_DISABLED)
-        return current;
+    if (r->select == AUTOSCALE_SELECT_DISABLED) return current;
     for (uint32_t i = 0; i < r->n_policies; i++) {
         const struct autoscale_policy *p = &r->policies[i];
         int64_t start = (int64_t)current - change_in_period(&a->up, p->period_s, now_ms) +
@@ -332,8 +305,7 @@ static uint32_t rate_limit(const struct autoscale *a, uint64_t now_ms, uint32_t 
     if (desired > current) {
         int64_t limit = scale_up_limit(a, now_ms, current), allowed = a->c.max_replicas;
         const char *why = "TooManyReplicas";
-        if (limit < current)
-            limit = current;
+        if (limit < current) limit = current;
         if (allowed > limit) {
             allowed = limit;
             why = "ScaleUpLimit";
@@ -345,8 +317,7 @@ static uint32_t rate_limit(const struct autoscale *a, uint64_t now_ms, uint32_t 
     } else if (desired < current) {
         int64_t limit = scale_down_limit(a, now_ms, current), allowed = a->c.min_replicas;
         const char *why = "TooFewReplicas";
-        if (limit > current)
-            limit = current;
+        if (limit > current) limit = current;
         if (allowed < limit) {
             allowed = limit;
             why = "ScaleDownLimit";
@@ -366,10 +337,8 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
     uint32_t proposed = 0;
     int best = -1;
 
-    if (!d)
-        d = &tmp;
-    if (now_ms < a->last_ms)
-        now_ms = a->last_ms;   /* time never goes backwards here */
+    if (!d) d = &tmp;
+    if (now_ms < a->last_ms) now_ms = a->last_ms; /* time never goes backwards here */
     a->last_ms = now_ms;
 
     memset(d, 0, sizeof(*d));
@@ -387,10 +356,9 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
     } else {
         for (uint32_t i = 0; i < a->c.n_metrics; i++) {
             double v = values ? values[i] : NAN;
-            if (isnan(v) || v < 0)
-                continue;
-            uint32_t r = autoscale_replicas_for_metric(&a->c.metrics[i], a->c.tolerance,
-                                                       current, v);
+            if (isnan(v) || v < 0) continue;
+            uint32_t r =
+                autoscale_replicas_for_metric(&a->c.metrics[i], a->c.tolerance, current, v);
             if (best < 0 || r > proposed) {
                 proposed = r;
                 best = (int)i;
@@ -406,10 +374,8 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
         d->proposed = proposed;
         d->stabilized = stabilize(a, now_ms, current, proposed, &d->reason);
         d->desired = rate_limit(a, now_ms, current, d->stabilized, &d->reason);
-        if (d->proposed > a->c.max_replicas)
-            d->proposed = a->c.max_replicas;
-        if (d->proposed < a->c.min_replicas)
-            d->proposed = a->c.min_replicas;
+        if (d->proposed > a->c.max_replicas) d->proposed = a->c.max_replicas;
+        if (d->proposed < a->c.min_replicas) d->proposed = a->c.min_replicas;
     }
     if (d->desired > current)
         events_store(&a->up, &a->c.scale_up, now_ms, d->desired - current);

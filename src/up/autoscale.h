@@ -124,9 +124,10 @@ struct autoscale_decision {
 /* One HPA sync: values[i] is the current value of c->metrics[i]. NaN means the metric is not
  * available in this deployment and is left out, like a metric absent from the HPA spec (if
  * all are NaN nothing changes). The HPA never scales DOWN while a configured metric fails to
- * read: a caller whose read failed should skip the step (as `llmq up` does), not pass NaN. Returns the replica count to scale to and records the
- * recommendation and, when it differs from current, the scale event (the caller is assumed
- * to apply it; if it cannot, the next call's `current` tells the truth). d may be NULL.
+ * read: a caller whose read failed should skip the step (as `llmq up` does), not pass NaN.
+ * Returns the replica count to scale to and records the recommendation and, when it differs
+ * from current, the scale event (the caller is assumed to apply it; if it cannot, the next
+ * call's `current` tells the truth). d may be NULL.
  * now_ms must not go backwards. */
 uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
                         const double *values, struct autoscale_decision *d);

@@ -25,8 +25,9 @@ int main(void)
 {
     struct autoscale_config c;
     autoscale_config_default(&c);
-    printf("{\"minReplicas\":%u,\"maxReplicas\":%u,\"tolerance\":%g,\"syncPeriodMs\":%u,\"metrics\":{",
-           c.min_replicas, c.max_replicas, c.tolerance, c.sync_period_ms);
+    printf(
+        "{\"minReplicas\":%u,\"maxReplicas\":%u,\"tolerance\":%g,\"syncPeriodMs\":%u,\"metrics\":{",
+        c.min_replicas, c.max_replicas, c.tolerance, c.sync_period_ms);
     for (uint32_t i = 0; i < c.n_metrics; i++)
         printf("%s\"%s\":%g", i ? "," : "", c.metrics[i].name, c.metrics[i].target);
     printf("},\"behavior\":{");

@@ -70,11 +70,11 @@ static void test_parse_range(void)
     CHECK_EQ(autoscale_parse_range(&c, "0:3"), 0);
     CHECK_EQ(c.min_replicas, 0);
     CHECK_EQ(autoscale_parse_range(&c, "3:3"), 0);
-    const char *bad[] = {"", "3", "3:", ":3", "4:2", "0:0", "-1:3", "1:-3", "1:2x", "a:b",
-                         "1:1001", "1:+2", "1 :2", NULL};
+    const char *bad[] = {"",     "3",    "3:",  ":3",     "4:2",  "0:0",  "-1:3",
+                         "1:-3", "1:2x", "a:b", "1:1001", "1:+2", "1 :2", NULL};
     for (int i = 0; bad[i]; i++)
         CHECK_EQ(autoscale_parse_range(&c, bad[i]), -EINVAL);
-    CHECK_EQ(c.min_replicas, 3);  /* untouched by failures */
+    CHECK_EQ(c.min_replicas, 3); /* untouched by failures */
     CHECK_EQ(autoscale_parse_range(&c, NULL), -EINVAL);
 
     autoscale_config_default(&c);
@@ -224,16 +224,16 @@ static void test_down_stabilization_window(void)
     struct autoscale_decision d;
     config_lag_only(&c, 1, 10);
     c.scale_down.stabilization_window_s = 60;
-    CHECK_EQ(autoscale_new(&a, &c, 0, 8), 0);       /* records 8 at t=0 (controller start) */
-    CHECK_EQ(step1(a, 0, 8, 32, &d), 8);             /* 32 / 32 = 1: stay */
-    CHECK_EQ(step1(a, 20, 8, 20, &d), 8);            /* wants 5; 8 is in the window */
+    CHECK_EQ(autoscale_new(&a, &c, 0, 8), 0); /* records 8 at t=0 (controller start) */
+    CHECK_EQ(step1(a, 0, 8, 32, &d), 8);      /* 32 / 32 = 1: stay */
+    CHECK_EQ(step1(a, 20, 8, 20, &d), 8);     /* wants 5; 8 is in the window */
     CHECK_STR(d.reason, strlen(d.reason), "ScaleDownStabilized");
     CHECK_EQ(d.proposed, 5);
-    CHECK_EQ(step1(a, 40, 8, 12, &d), 8);            /* wants 3 */
-    CHECK_EQ(step1(a, 60, 8, 8, &d), 5);             /* t=0 samples left (not after 0): max(5,3,2) */
-    CHECK_EQ(step1(a, 80, 5, 8, &d), 3);             /* 5@20 left: max(3@40, 2@60, 2@80) */
+    CHECK_EQ(step1(a, 40, 8, 12, &d), 8); /* wants 3 */
+    CHECK_EQ(step1(a, 60, 8, 8, &d), 5);  /* t=0 samples left (not after 0): max(5,3,2) */
+    CHECK_EQ(step1(a, 80, 5, 8, &d), 3);  /* 5@20 left: max(3@40, 2@60, 2@80) */
     CHECK_EQ(step1(a, 100, 3, 8, &d), 2);
-    CHECK_EQ(step1(a, 110, 2, 40, &d), 10);          /* up is immediate (window 0) */
+    CHECK_EQ(step1(a, 110, 2, 40, &d), 10); /* up is immediate (window 0) */
     autoscale_free(a);
 }
 
@@ -247,9 +247,9 @@ static void test_up_stabilization_window(void)
     c.scale_up.stabilization_window_s = 30;
     CHECK_EQ(autoscale_new(&a, &c, 0, 1), 0);
     CHECK_EQ(step1(a, 0, 1, 4, NULL), 1);
-    CHECK_EQ(step1(a, 10, 1, 40, NULL), 1);          /* min(1@0, 10@10) */
+    CHECK_EQ(step1(a, 10, 1, 40, NULL), 1); /* min(1@0, 10@10) */
     CHECK_EQ(step1(a, 20, 1, 40, NULL), 1);
-    CHECK_EQ(step1(a, 30, 1, 40, NULL), 10);         /* 1@0 is 30 s old: gone */
+    CHECK_EQ(step1(a, 30, 1, 40, NULL), 10); /* 1@0 is 30 s old: gone */
     autoscale_free(a);
 }
 
@@ -261,16 +261,16 @@ static void test_range_and_no_metrics(void)
     config_lag_only(&c, 2, 5);
     c.scale_down.stabilization_window_s = 300;
     CHECK_EQ(autoscale_new(&a, &c, 0, 3), 0);
-    CHECK_EQ(step1(a, 0, 9, 0, &d), 5);              /* above max: straight to max */
+    CHECK_EQ(step1(a, 0, 9, 0, &d), 5); /* above max: straight to max */
     CHECK_STR(d.reason, strlen(d.reason), "AboveMax");
-    CHECK_EQ(step1(a, 1, 0, 0, &d), 2);              /* below min: straight to min */
+    CHECK_EQ(step1(a, 1, 0, 0, &d), 2); /* below min: straight to min */
     CHECK_STR(d.reason, strlen(d.reason), "BelowMin");
-    CHECK_EQ(step1(a, 2, 3, NAN, &d), 3);            /* metric unavailable: hold */
+    CHECK_EQ(step1(a, 2, 3, NAN, &d), 3); /* metric unavailable: hold */
     CHECK_STR(d.reason, strlen(d.reason), "NoMetrics");
     CHECK_EQ(autoscale_step(a, 3000, 3, NULL, &d), 3);
     /* A fresh controller does not scale down before its down-window passed. */
     CHECK_EQ(step1(a, 10, 3, 0, &d), 3);
-    CHECK_EQ(step1(a, 301, 3, 0, &d), 2);            /* every sample now recommends < 3 */
+    CHECK_EQ(step1(a, 301, 3, 0, &d), 2); /* every sample now recommends < 3 */
     CHECK_EQ(autoscale_config(a)->max_replicas, 5);
     autoscale_free(a);
 }
@@ -320,23 +320,18 @@ static void test_burst_scales_up_then_down(void)
     CHECK_EQ(autoscale_new(&a, &c, 0, cur), 0);
     for (uint64_t t = 0; t <= 1800000; t += c.sync_period_ms) {
         if (t >= 60000 && t < 240000)
-            backlog = 60;                      /* arrivals keep it topped up */
+            backlog = 60; /* arrivals keep it topped up */
         else if (t >= 240000)
             backlog = backlog > cur * 15.0 ? backlog - cur * 15.0 : 0;
-        if (t >= 240000 && backlog == 0 && !t_idle_ms)
-            t_idle_ms = t;
+        if (t >= 240000 && backlog == 0 && !t_idle_ms) t_idle_ms = t;
         double v[AUTOSCALE_M_DEFAULT_COUNT] = {backlog, backlog * 300, backlog > 0 ? cur * 6.0 : 0};
         uint32_t want = autoscale_step(a, t, cur, v, &d);
         CHECK(want >= c.min_replicas && want <= c.max_replicas);
-        if (want != cur)
-            changes++;
+        if (want != cur) changes++;
         cur = want;
-        if (cur > peak)
-            peak = cur;
-        if (cur == 8 && !t_max_ms)
-            t_max_ms = t;
-        if (t_max_ms && cur == 1 && !t_min_ms)
-            t_min_ms = t;
+        if (cur > peak) peak = cur;
+        if (cur == 8 && !t_max_ms) t_max_ms = t;
+        if (t_max_ms && cur == 1 && !t_min_ms) t_min_ms = t;
     }
     /* Up: at t=60 s 1 -> 5 (max(2, 1+4)); the +4 event is exactly one period old at 120 s,
      * then max(10, 9) capped at 8. So the pool is at max within 60 s of the burst. */
@@ -348,7 +343,7 @@ static void test_burst_scales_up_then_down(void)
     CHECK(t_min_ms >= t_idle_ms + 300000);
     CHECK(t_min_ms <= t_idle_ms + 300000 + 7 * 120000 + 15000);
     CHECK_EQ(cur, 1);
-    CHECK(changes <= 9);                       /* 2 up, 7 down: no flapping */
+    CHECK(changes <= 9); /* 2 up, 7 down: no flapping */
     autoscale_free(a);
 }
 
