@@ -143,6 +143,7 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
         /* A retry: attach to the existing request and replay its stream. */
         log_req(LOG_LEVEL_INFO, rep->str, s->trace_id, "idempotent retry attached to the existing request");
         stream_set_rid(s, rep->str);
+        if (s->conn) snprintf(s->conn->request_id, sizeof(s->conn->request_id), "%s", rep->str);
         s->owned = 0;
         s->cancel_on_close = 0;
         if (s->owned == 0 && gw->backlog_tokens >= s->prompt_chars / 4 + s->max_tokens)
@@ -260,7 +261,8 @@ void admit_http(struct http_conn *c, int chat)
     if (idem) snprintf(idem_copy, sizeof(idem_copy), "%s", idem);
     char tp_copy[64];
     if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
-    struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat, c->request_id, r.model);
+    struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat, c->request_id,
+                                  r.model[0] ? r.model : "default");
     http_reader_shrink(&c->reader);            /* the body is parsed; keep streams small */
     admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);
     openai_request_deinit(&r);

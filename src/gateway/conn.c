@@ -86,7 +86,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->gw->c.bytes_written += c->wbuf.len;
-    if (c->wbuf.cap > 65536) buf_deinit(&c->wbuf);    /* do not keep a burst's memory */
+    if (c->wbuf.cap > 8192) buf_deinit(&c->wbuf);     /* do not keep a burst's memory */
     else buf_reset(&c->wbuf);
     c->last_active_ms = uv_now(c->gw->loop);
     stream_conn_drained(c);
@@ -112,7 +112,8 @@ void conn_flush(struct http_conn *c)
     c->last_active_ms = uv_now(gw->loop);
     if ((size_t)n == c->out.len) {
         gw->c.bytes_written += (uint64_t)n;
-        buf_reset(&c->out);
+        if (c->out.cap > 8192) buf_deinit(&c->out);    /* idle streams keep no burst memory */
+        else buf_reset(&c->out);
         after_written(c);
         return;
     }

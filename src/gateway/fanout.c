@@ -67,6 +67,32 @@ static void on_sub(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
+struct resume_ctx {
+    struct gateway *gw;
+    uint64_t serial;
+    char rid[72];
+};
+
+static struct stream *ctx_stream(struct resume_ctx *q)
+{
+    for (struct stream *s = stream_find(q->gw, q->rid, strlen(q->rid)); s; s = s->hnext)
+        if (s->serial == q->serial) return s;
+    return NULL;
+}
+
+/* After a reconnect: a request whose job hash is gone was lost with Redis' data. */
+static void on_exists(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct resume_ctx *q = priv;
+    redisReply *r = reply;
+    struct stream *s = ctx_stream(q);
+    if (s && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        s->cancel_on_close = 0;
+        stream_fail(s, 503, "internal", "request lost: Redis restarted without its data; retry the request", 1000);
+    }
+    free(q);
+}
+
 static void sub_on_connect(struct rconn *rc, void *ud)
 {
     struct gateway *gw = ud;
@@ -80,6 +106,24 @@ static void sub_on_connect(struct rconn *rc, void *ud)
                 n++;
             }
         if (n) log_info("pub/sub reconnected: %d streams continue from their replay logs", n);
+    }
+}
+
+void fanout_cmd_connected(struct rconn *rc, void *ud)
+{
+    struct gateway *gw = ud;
+    if (rconn_connects(rc) <= 1) return;
+    /* Reconnected: check every open stream's job still exists (Redis may have restarted
+     * without its data; such streams would otherwise wait for tokens that never come). */
+    for (struct stream *s = gw->all_streams; s; s = s->anext) {
+        if (s->finished || s->state != STREAM_STATE_LIVE) continue;
+        char job[KEYS_MAX];
+        struct resume_ctx *q = xcalloc(1, sizeof(*q));
+        q->gw = gw;
+        q->serial = s->serial;
+        snprintf(q->rid, sizeof(q->rid), "%s", s->rid);
+        keys_job(&gw->keys, s->rid, job);
+        if (rconn_command(rc, on_exists, q, "EXISTS %s", job) < 0) free(q);
     }
 }
 
@@ -212,20 +256,11 @@ void fanout_follow(struct stream *s)
     fanout_kick(gw);
 }
 
-struct resume_ctx {
-    struct gateway *gw;
-    uint64_t serial;
-    char rid[72];
-};
-
 static void on_resume_check(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct resume_ctx *q = priv;
-    struct gateway *gw = q->gw;
     redisReply *r = reply;
-    struct stream *s;
-    for (s = stream_find(gw, q->rid, strlen(q->rid)); s; s = s->hnext)
-        if (s->serial == q->serial) break;
+    struct stream *s = ctx_stream(q);
     if (s) {
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
             stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);

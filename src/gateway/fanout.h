@@ -16,6 +16,11 @@ struct stream;
 /* Creates the subscriber and follower connections. Returns 0 or a negative code with e->msg. */
 int fanout_init(struct gateway *gw, struct err *e);
 
+/* on_connect hook of the command connection: after a reconnect, fails open streams whose
+ * job no longer exists in Redis (restarted without persistence). */
+struct rconn;
+void fanout_cmd_connected(struct rconn *rc, void *ud);
+
 /* Handles one pub/sub message (a concatenation of event records). Exposed for tests. */
 void fanout_dispatch(struct gateway *gw, const char *msg, size_t len);
 

@@ -274,7 +274,7 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     metrics_setup(gw);
     stream_table_init(gw);
 
-    struct rconn_config cmd = { .url = cfg->redis_url, .name = "cmd", .ud = gw };
+    struct rconn_config cmd = { .url = cfg->redis_url, .name = "cmd", .on_connect = fanout_cmd_connected, .ud = gw };
     if ((rc = rconn_new(&gw->cmd, loop, &cmd, e)) < 0) return rc;
     if ((rc = fanout_init(gw, e)) < 0) return rc;
     if ((rc = listen_start(gw, e)) < 0) return rc;

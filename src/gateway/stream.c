@@ -251,10 +251,17 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
     uint32_t end = index + count;
     if (end <= s->next_index) return;                 /* already sent (retry restarted at 0) */
     uint32_t from = index < s->next_index ? s->next_index : index;
-    if (index > s->next_index)
-        log_req(LOG_LEVEL_WARN, s->rid, s->trace_id, "token gap: expected %" PRIu32 ", got %" PRIu32,
-                s->next_index, index);
     struct gateway *gw = s->gw;
+    if (index > s->next_index) {
+        /* Tokens were lost (published while our subscription was down and not in the replay
+         * log, e.g. Redis restarted). Never send a gap: end with a clear error. */
+        log_req(LOG_LEVEL_WARN, s->rid, s->trace_id, "token gap: expected %" PRIu32 ", got %" PRIu32 "; ending the stream",
+                s->next_index, index);
+        stream_publish_cancel(gw, s->rid);
+        s->cancel_on_close = 0;
+        stream_fail(s, 502, "internal", "tokens were lost in a Redis outage; retry the request", 0);
+        return;
+    }
     uint64_t now = clock_mono_us();
     if (!s->first_token_mono_us) {
         s->first_token_mono_us = now;

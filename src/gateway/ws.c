@@ -331,7 +331,7 @@ static void on_generate(struct http_conn *c, struct ws_msg *m)
     }
     char rid[40];
     gateway_new_id(rid);
-    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, r.model);
+    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, r.model[0] ? r.model : "default");
     snprintf(s->cid, sizeof(s->cid), "%s", m->id);
     admit_enqueue(gw, s, &r, NULL, NULL);
     openai_request_deinit(&r);
