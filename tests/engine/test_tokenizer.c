@@ -210,6 +210,33 @@ static void test_tiny_spm(void)
     tokenizer_free(t);
 }
 
+/* Many user-defined tokens (the partition's byte-pair prefilter is on): they are cut out of
+ * plain text wherever they occur, longest first, including at both ends and as one byte. */
+static void test_tiny_user_defined(void)
+{
+    int n = 0;
+    const char *head[] = { "<unk>", "<s>", "</s>" };
+    for (int i = 0; i < 3; i++) { tiny_tok[n] = head[i]; tiny_type[n] = i == 0 ? 2 : 3; tiny_score[n++] = 0; }
+    for (int i = 0; i < 256; i++) {
+        snprintf(tiny_text[i], sizeof(tiny_text[i]), "<0x%02X>", i);
+        tiny_tok[n] = tiny_text[i]; tiny_type[n] = 6; tiny_score[n++] = 0;
+    }
+    const char *user[] = { "[P1]", "[P2]", "[P12]", "q", "\xc3\xbc", "[P", "zz", "<|", "|>", "ww" };
+    for (int i = 0; i < 10; i++) { tiny_tok[n] = user[i]; tiny_type[n] = 4; tiny_score[n++] = 0; }
+    tiny_tok[n] = "\u2581"; tiny_type[n] = 1; tiny_score[n++] = -1;
+    struct tiny_vocab v = { "llama", NULL, tiny_tok, tiny_type, tiny_score, n, NULL, 0, 0 };
+    struct tokenizer *t = NULL;
+    struct err e = { 0 };
+    CHECK_EQ(tiny_new(&t, &v, &e), 0);
+    if (!t) { fprintf(stderr, "%s\n", e.msg); return; }
+    /* ids: [P1] 259, [P2] 260, [P12] 261, q 262, ü 263, [P 264, zz 265, ▁ 269 */
+    expect_ids(t, "[P12]q", 0, (int32_t[]){ 261, 262 }, 2);
+    expect_ids(t, "q[P1]\xc3\xbc[P3", 0, (int32_t[]){ 262, 259, 263, 264, 269, 3 + '3' }, 6);
+    expect_ids(t, "a", 0, (int32_t[]){ 269, 3 + 'a' }, 2);          /* ▁ then byte fallback */
+    expect_ids(t, "zzz", 0, (int32_t[]){ 265, 269, 3 + 'z' }, 3);    /* text after a special gets ▁ */
+    tokenizer_free(t);
+}
+
 /* Byte-level BPE: merges by rank inside pre-tokenizer words. */
 static void test_tiny_bpe(void)
 {
@@ -582,6 +609,7 @@ int main(void)
 {
     TEST_RUN(test_tiny_spm);
     TEST_RUN(test_tiny_bpe);
+    TEST_RUN(test_tiny_user_defined);
     TEST_RUN(test_load_errors);
     TEST_RUN(test_vocab_vectors);
     TEST_RUN(test_bert_unsupported);

@@ -89,6 +89,9 @@ static void setup(void)
     const char *pieces[] = { "\xe2\x96\x81", "a", "b", "\u2581a", "ab", "\u2581ab", "1", "12",
                              "\xc3\xa9", "\xe2\x96\x81\xe2\x96\x81", "<|im_start|>", "</x>" };
     for (int i = 0; i < 12; i++) add(&v, pieces[i], i == 10 ? 3 : i == 11 ? 4 : 1, -(float)i);
+    /* enough user-defined tokens (one a single byte) for the partition's byte-pair prefilter */
+    const char *user[] = { "[PAD1]", "[PAD2]", "[PAD12]", "x", "\xc3\xbc", "ab</x>", "<|", "|>" };
+    for (int i = 0; i < 8; i++) add(&v, user[i], 4, 0);
     write_vocab(&b, &v, "llama", NULL, NULL, 0);
     if (gguf_parse(&f, b.data, b.len, &e) == 0) { tokenizer_new(&toks[0], f, &e); gguf_close(f); }
 

@@ -706,15 +706,37 @@ static int partition(const struct tokenizer *t, const char *text, size_t len, in
                      struct frags *cur)
 {
     struct frags next = { NULL, 0, 0 };
+    uint64_t *pairs = NULL;      /* bit (a << 8 | b): bytes a, b occur adjacent in text */
+    uint64_t bytes[4] = { 0 };   /* bit a: byte a occurs in text */
     int rc = 0;
     cur->n = 0;
     if (len == 0) return 0;
     if ((rc = frags_push(cur, (struct frag){ 0, len, -1 })) < 0) return rc;
+    /* Vocabularies can hold thousands of user-defined tokens ("[PAD100015]"...); one pass
+     * over the text lets most of them be skipped without searching for them. */
+    if (t->n_special > 8 && (pairs = calloc(65536 / 64, sizeof(*pairs)))) {
+        for (size_t i = 0; i < len; i++) {
+            unsigned a = (uint8_t)text[i];
+            bytes[a >> 6] |= 1ull << (a & 63);
+            if (i + 1 < len) {
+                unsigned pr = a << 8 | (uint8_t)text[i + 1];
+                pairs[pr >> 6] |= 1ull << (pr & 63);
+            }
+        }
+    }
     for (int k = 0; k < t->n_special && rc == 0; k++) {
         int32_t id = t->special[k];
         if (!parse_special && (t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
         const char *tok = t->text + t->text_off[id];
         size_t tl = t->text_len[id];
+        if (pairs) {
+            unsigned a = (uint8_t)tok[0];
+            if (tl == 1 ? !(bytes[a >> 6] >> (a & 63) & 1) : tl > len) continue;
+            if (tl >= 2) {
+                unsigned pr = a << 8 | (uint8_t)tok[1];
+                if (!(pairs[pr >> 6] >> (pr & 63) & 1)) continue;
+            }
+        }
         int found = 0;
         for (size_t i = 0; i < cur->n; i++)
             if (cur->v[i].tok < 0 && cur->v[i].len >= tl && memmem(text + cur->v[i].off, cur->v[i].len, tok, tl)) {
@@ -741,6 +763,7 @@ static int partition(const struct tokenizer *t, const char *text, size_t len, in
         struct frags sw = *cur; *cur = next; next = sw;
     }
     free(next.v);
+    free(pairs);
     return rc;
 }
 
