@@ -608,6 +608,7 @@ void stream_start(struct stream *s, long long queue_depth)
                           "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: ");
         buf_append_str(o, s->rid);
         buf_append_str(o, "\r\n\r\n");
+        gateway_count_request(s->gw, c->endpoint ? c->endpoint : "other", 200);
     } else if (s->kind == STREAM_KIND_WS) {
         ws_send_accepted(c, s->cid, s->rid, queue_depth);
     }
