@@ -115,11 +115,12 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         char msg[160];
         snprintf(msg, sizeof(msg), "gave up after %lld attempts", s->attempts - 1);
         log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "%s: moving the job to the dead-letter stream", msg);
+        /* The fields `llmq dlq retry` needs to re-enqueue it as it came (id, gw, req, tp). */
         const char *argv[] = { "XADD", w->dlq_key, "*", "id", s->id, "gw", s->gw, "req", s->req_json,
-                               "error", msg, "entry", s->entry };
-        size_t lens[13];
-        for (int i = 0; i < 13; i++) lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
-        rconn_command_argv(w->cmd, NULL, NULL, 13, argv, lens);
+                               "tp", s->traceparent ? s->traceparent : "", "error", msg, "entry", s->entry };
+        size_t lens[15];
+        for (int i = 0; i < 15; i++) lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
+        rconn_command_argv(w->cmd, NULL, NULL, 15, argv, lens);
         s->dead_lettered = 1;
         publish_finish(w, s, "failed", NULL, "internal", msg);
         return;
