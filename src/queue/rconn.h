@@ -17,7 +17,10 @@
  *  - Callbacks may call rconn_command* (also on this connection) and rconn_free.
  *  - The redisAsyncContext passed to callbacks is hiredis'; use rconn_from_ctx() to get the
  *    rconn back, never store the context.
- *  - on_connect / on_disconnect run on the loop thread; on_connect may send commands. */
+ *  - on_connect / on_disconnect run on the loop thread; on_connect may send commands.
+ *  - Replies come in order, so a blocking command (XREADGROUP/XREAD BLOCK, BLPOP) delays
+ *    every later command and the liveness PING: give blocking reads a connection of their
+ *    own and block for less than ping_timeout_ms. */
 #ifndef LLMQ_QUEUE_RCONN_H
 #define LLMQ_QUEUE_RCONN_H
 
