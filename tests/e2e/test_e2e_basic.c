@@ -241,9 +241,21 @@ static void test_status_and_shutdown(void)
     pid_t pids[16];
     int n = h_up_children(&up, pids, 16, NULL);
     CHECK_EQ(n, 4);    /* redis, 2 gateways, 1 worker */
+    /* SIGTERM with a stream in flight: gateways drain (the stream finishes) before anything
+     * else stops, then nothing is left running. */
+    struct bg b;
+    memset(&b, 0, sizeof(b));
+    pthread_t th;
+    pthread_create(&th, NULL, background_stream, &b);
+    usleep(300000);
     int st = h_up_stop(&up, SIGTERM, 40000, 0);
+    pthread_join(th, NULL);
     CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(h_wait_pids_gone(pids, n, 3000), 0);
+    if (b.r.first_error[0]) fprintf(stderr, "stream during shutdown: %s\n", b.r.first_error);
+    CHECK_EQ(b.r.ok, 1);
+    CHECK_EQ(b.r.tokens, 600);
+    load_result_free(&b.r);
 }
 
 int main(void)
