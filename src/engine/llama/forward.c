@@ -70,7 +70,7 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     c->hb2 = try_alloc(T * F * 4, &fail);
     c->logits = try_alloc(T * (size_t)hp->n_vocab * 4, &fail);
     c->rope_cs = try_alloc(T * (size_t)hp->rope_dim * 4, &fail);
-    c->att_scratch = try_alloc((size_t)threads * (size_t)(c->ctx_len + hp->head_dim) * 4, &fail);
+    c->att_scratch = try_alloc((size_t)threads * (size_t)(c->ctx_len + 17 * hp->head_dim) * 4, &fail);
     c->tok = try_alloc(T * sizeof(int32_t), &fail);
     c->pos = try_alloc(T * sizeof(int), &fail);
     c->tseq = try_alloc(T * sizeof(void *), &fail);
@@ -192,8 +192,8 @@ static void attention_job(void *arg, int ith, int nth)
     const struct llama_hparams *hp = &c->m->hp;
     int H = hp->n_head, hd = hp->head_dim, gqa = hp->n_head / hp->n_head_kv, E = hp->n_embd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + hd);
-    float *qf = scores + c->ctx_len;
+    float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + 17 * hd);
+    float *qf = scores + c->ctx_len, *part = qf + hd;
     for (int idx = ith; idx < c->n_tok * H; idx += nth) {
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
         const struct kv_seq *ks = &c->tseq[t]->kv;
@@ -212,10 +212,22 @@ static void attention_job(void *arg, int ith, int nth)
             sum += ev;
         }
         float inv = (float)(1.0 / sum);
+        /* V sum in the order of llamafile's tinyBLAS over positions (16 lanes: position j
+         * goes to partial sum j % 16, each an FMA chain; then the lanes are added pairwise),
+         * which is what llama.cpp's CPU path runs for this product. */
         float *o = c->att + (size_t)t * E + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
+        int lanes = p + 1 < 16 ? p + 1 : 16;
+        memset(part, 0, (size_t)16 * hd * sizeof(float));
         for (int j = 0; j <= p; j++)
-            quant_axpy_f16(hd, quant_round_fp16(scores[j] * inv), kv_v(&c->kv, ks, c->layer, j) + g * hd, o);
+            quant_axpy_f16(hd, quant_round_fp16(scores[j] * inv), kv_v(&c->kv, ks, c->layer, j) + g * hd,
+                           part + (size_t)(j & 15) * hd);
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w && l + w < 16; l++) {
+                if (l + w >= lanes) continue;        /* that lane got no position: all zero */
+                float *dst = part + (size_t)l * hd, *src = part + (size_t)(l + w) * hd;
+                for (int i = 0; i < hd; i++) dst[i] += src[i];
+            }
+        memcpy(o, part, (size_t)hd * sizeof(float));
     }
 }
 

@@ -34,7 +34,7 @@ struct llama_ctx {
     float *hb, *hb2;               /* T x n_ff     gate, up */
     float *logits;                 /* T x n_vocab  rows of the output tokens */
     float *rope_cs;                /* T x rope_dim cos, sin interleaved per pair */
-    float *att_scratch;            /* threads x (ctx_len + head_dim) */
+    float *att_scratch;            /* threads x (ctx_len + 17 x head_dim): scores, q, V lanes */
     struct mm_act act_x, act_att, act_ff;
     /* The current pass. */
     int n_tok;

@@ -204,12 +204,21 @@ static void act_q8_K(const float *x, struct block_q8_K *y, int n)
 
 void quant_act(enum ggml_type act, const float *x, void *out, int n)
 {
-    switch (act) {
+    switch ((int)act) {
     case GGML_TYPE_F32: memcpy(out, x, (size_t)n * 4); break;
-    case GGML_TYPE_F16: quant_fp32_to_fp16_row(x, out, n); break;
-    case GGML_TYPE_BF16: {
-        uint16_t *y = out;
-        for (int i = 0; i < n; i++) y[i] = quant_fp32_to_bf16(x[i]);
+    case (int)QUANT_ACT_F16R: {
+        float *y = out;
+        uint16_t h[256];
+        for (int i = 0; i < n; i += 256) {
+            int k = n - i < 256 ? n - i : 256;
+            quant_fp32_to_fp16_row(x + i, h, k);
+            quant_fp16_to_fp32_row(h, y + i, k);
+        }
+        break;
+    }
+    case (int)QUANT_ACT_BF16R: {
+        float *y = out;
+        for (int i = 0; i < n; i++) y[i] = quant_bf16_to_fp32(quant_fp32_to_bf16(x[i]));
         break;
     }
     case GGML_TYPE_Q8_0: act_q8_0(x, out, n); break;
@@ -228,15 +237,7 @@ static float dot_f32_ref(int n, const void *w, const void *a)
     return (float)s;
 }
 
-static float dot_f16_f16_ref(int n, const void *w, const void *a)
-{
-    const uint16_t *x = w, *y = a;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)quant_fp16_to_fp32(x[i]) * quant_fp16_to_fp32(y[i]);
-    return (float)s;
-}
-
-static float dot_f16_f32_ref(int n, const void *w, const void *a)
+static float dot_f16_ref(int n, const void *w, const void *a)
 {
     const uint16_t *x = w;
     const float *y = a;
@@ -247,9 +248,10 @@ static float dot_f16_f32_ref(int n, const void *w, const void *a)
 
 static float dot_bf16_ref(int n, const void *w, const void *a)
 {
-    const uint16_t *x = w, *y = a;
+    const uint16_t *x = w;
+    const float *y = a;
     double s = 0;
-    for (int i = 0; i < n; i++) s += (double)quant_bf16_to_fp32(x[i]) * quant_bf16_to_fp32(y[i]);
+    for (int i = 0; i < n; i++) s += (double)quant_bf16_to_fp32(x[i]) * y[i];
     return (float)s;
 }
 
@@ -366,52 +368,48 @@ AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
 #define LOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
     _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 
-/* Float rows (F32 x F32, F16 x F16, BF16 x BF16): 4 accumulators per token over 32 values,
- * then 8 at a time, then a scalar tail. WLOAD/ALOAD turn 8 values into a __m256. */
-#define FLOAT_BODY(name, WT, AT, WLOAD, ALOAD, SCALAR)                                        \
+/* Float rows: weights F32, F16 or BF16 against f32 activations (for F16/BF16 weights the
+ * activations were rounded to F16/BF16 first and are stored as the f32 values they round to,
+ * so products are exact and the weight row is converted once for all tokens). Two
+ * accumulators per token over 16 values, then 8, then a scalar tail. */
+#define FLOAT_BODY(name, WT, WLOAD, WSCALAR)                                                  \
     BODY void name(int n, const void *w, const void *a, size_t as, float *out, const int NT)  \
     {                                                                                         \
         const WT *x = w;                                                                      \
-        __m256 acc[4][4];                                                                     \
-        for (int k = 0; k < NT; k++)                                                          \
-            for (int j = 0; j < 4; j++) acc[k][j] = _mm256_setzero_ps();                      \
+        __m256 acc[8][2];                                                                     \
+        for (int k = 0; k < NT; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();             \
         int i = 0;                                                                            \
-        for (; i + 32 <= n; i += 32) {                                                        \
-            __m256 w0 = WLOAD(x + i), w1 = WLOAD(x + i + 8), w2 = WLOAD(x + i + 16),          \
-                   w3 = WLOAD(x + i + 24);                                                    \
+        for (; i + 16 <= n; i += 16) {                                                        \
+            __m256 w0 = WLOAD(x + i), w1 = WLOAD(x + i + 8);                                  \
             for (int k = 0; k < NT; k++) {                                                    \
-                const AT *y = ACT(k);                                                         \
-                acc[k][0] = _mm256_fmadd_ps(w0, ALOAD(y + i), acc[k][0]);                     \
-                acc[k][1] = _mm256_fmadd_ps(w1, ALOAD(y + i + 8), acc[k][1]);                 \
-                acc[k][2] = _mm256_fmadd_ps(w2, ALOAD(y + i + 16), acc[k][2]);                \
-                acc[k][3] = _mm256_fmadd_ps(w3, ALOAD(y + i + 24), acc[k][3]);                \
+                const float *y = ACT(k);                                                      \
+                acc[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(y + i), acc[k][0]);           \
+                acc[k][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y + i + 8), acc[k][1]);       \
             }                                                                                 \
         }                                                                                     \
         for (; i + 8 <= n; i += 8) {                                                          \
             __m256 w0 = WLOAD(x + i);                                                         \
             for (int k = 0; k < NT; k++)                                                      \
-                acc[k][0] = _mm256_fmadd_ps(w0, ALOAD((const AT *)ACT(k) + i), acc[k][0]);    \
+                acc[k][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps((const float *)ACT(k) + i), acc[k][0]); \
         }                                                                                     \
         for (int k = 0; k < NT; k++) {                                                        \
-            const AT *y = ACT(k);                                                             \
-            float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[k][0], acc[k][1]),              \
-                                            _mm256_add_ps(acc[k][2], acc[k][3])));            \
-            for (int r = i; r < n; r++) s += SCALAR;                                          \
+            const float *y = ACT(k);                                                          \
+            float s = hsum_ps(_mm256_add_ps(acc[k][0], acc[k][1]));                           \
+            for (int r = i; r < n; r++) s += WSCALAR * y[r];                                  \
             out[k] = s;                                                                       \
         }                                                                                     \
     }
 
 #define F32_LOAD(p) _mm256_loadu_ps(p)
 #define F16_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-FLOAT_BODY(f32_body, float, float, F32_LOAD, F32_LOAD, x[r] * y[r])
-FLOAT_BODY(f16_f16_body, uint16_t, uint16_t, F16_LOAD, F16_LOAD, _cvtsh_ss(x[r]) * _cvtsh_ss(y[r]))
-FLOAT_BODY(f16_f32_body, uint16_t, float, F16_LOAD, F32_LOAD, _cvtsh_ss(x[r]) * y[r])
-FLOAT_BODY(bf16_body, uint16_t, uint16_t, LOAD_BF16, LOAD_BF16, quant_bf16_to_fp32(x[r]) * quant_bf16_to_fp32(y[r]))
+FLOAT_BODY(f32_body, float, F32_LOAD, x[r])
+FLOAT_BODY(f16_body, uint16_t, F16_LOAD, _cvtsh_ss(x[r]))
+FLOAT_BODY(bf16_body, uint16_t, LOAD_BF16, quant_bf16_to_fp32(x[r]))
 
 BODY void q8_0_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
     const struct block_q8_0 *x = w;
-    __m256 acc[4];
+    __m256 acc[8];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int i = 0; i < n / QK8_0; i++) {
@@ -437,7 +435,7 @@ BODY void q4_0_body(int n, const void *w, const void *a, size_t as, float *out, 
 {
     const struct block_q4_0 *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF), off = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
-    float acc[4] = { 0, 0, 0, 0 };
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
     for (int i = 0; i < n / QK4_0; i++) {
         __m128i t = _mm_loadu_si128((const __m128i *)x[i].qs);
         __m256i qx = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
@@ -461,8 +459,8 @@ BODY void q4_K_body(int n, const void *w, const void *a, size_t as, float *out, 
 {
     const struct block_q4_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256 acc[4];
-    float accm[4] = { 0, 0, 0, 0 };
+    __m256 acc[8];
+    float accm[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
@@ -499,7 +497,7 @@ BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, 
 {
     const struct block_q6_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
-    __m256 acc[4];
+    __m256 acc[8];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         __m256i q[8], scv[8];
@@ -550,18 +548,21 @@ BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, 
         for (; nt >= MAXT; nt -= MAXT, a = (const char *)a + MAXT * as, out += MAXT)         \
             body(n, w, a, as, out, MAXT);                                                    \
         switch (nt) {                                                                        \
+        case 7: body(n, w, a, as, out, 7); break;                                            \
+        case 6: body(n, w, a, as, out, 6); break;                                            \
+        case 5: body(n, w, a, as, out, 5); break;                                            \
+        case 4: body(n, w, a, as, out, 4); break;                                            \
         case 3: body(n, w, a, as, out, 3); break;                                            \
         case 2: body(n, w, a, as, out, 2); break;                                            \
         case 1: body(n, w, a, as, out, 1); break;                                            \
         default: break;                                                                      \
         }                                                                                    \
     }
-ENTRY(f32, f32_body, 2)
-ENTRY(f16_f16, f16_f16_body, 2)
-ENTRY(f16_f32, f16_f32_body, 2)
-ENTRY(bf16, bf16_body, 2)
-ENTRY(q8_0, q8_0_body, 4)
-ENTRY(q4_0, q4_0_body, 4)
+ENTRY(f32, f32_body, 4)
+ENTRY(f16, f16_body, 4)
+ENTRY(bf16, bf16_body, 4)
+ENTRY(q8_0, q8_0_body, 8)
+ENTRY(q4_0, q4_0_body, 8)
 ENTRY(q4_K, q4_K_body, 4)
 ENTRY(q6_K, q6_K_body, 4)
 
@@ -608,7 +609,6 @@ AVX2 static void axpy_f16_avx2(int n, float a, const uint16_t *x, float *y)
     }
 static struct quant_traits traits[7];
 
-DEQ_DOT(bf16, BF16)
 DEQ_DOT(q8_0, Q8_0)
 DEQ_DOT(q4_0, Q4_0)
 DEQ_DOT(q4_K, Q4_K)
@@ -622,8 +622,8 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static struct quant_traits traits[7] = {
     { GGML_TYPE_F32, 1, 4, GGML_TYPE_F32, dot_f32_ref, dot_f32_ref, dequant_f32, NULL },
-    { GGML_TYPE_F16, 1, 2, GGML_TYPE_F16, dot_f16_f16_ref, dot_f16_f16_ref, dequant_f16, NULL },
-    { GGML_TYPE_BF16, 1, 2, GGML_TYPE_BF16, dot_bf16_ref, dot_bf16_ref, dequant_bf16, NULL },
+    { GGML_TYPE_F16, 1, 2, QUANT_ACT_F16R, dot_f16_ref, dot_f16_ref, dequant_f16, NULL },
+    { GGML_TYPE_BF16, 1, 2, QUANT_ACT_BF16R, dot_bf16_ref, dot_bf16_ref, dequant_bf16, NULL },
     { GGML_TYPE_Q8_0, QK8_0, sizeof(struct block_q8_0), GGML_TYPE_Q8_0, dot_q8_0_ref, dot_q8_0_ref, dequant_q8_0, NULL },
     { GGML_TYPE_Q4_0, QK4_0, sizeof(struct block_q4_0), GGML_TYPE_Q8_0, dot_q4_0_ref, dot_q4_0_ref, dequant_q4_0, NULL },
     { GGML_TYPE_Q4_K, QK_K, sizeof(struct block_q4_K), GGML_TYPE_Q8_K, dot_q4_K_ref, dot_q4_K_ref, dequant_q4_K, NULL },
@@ -646,31 +646,25 @@ static void pick_kernels(void)
     (void)no;
 #endif
     const char *f32 = getenv("LLMQ_F32_ACT");
-    if (f32 && *f32 == '1') {
-        f16_act = 0;
-        quant_dot_fn *fns[] = { dot_bf16_f32, dot_q8_0_f32, dot_q4_0_f32, dot_q4_K_f32, dot_q6_K_f32 };
-        for (int i = 2; i < 7; i++) {
+    int all_f32 = f32 && *f32 == '1';
+    if (all_f32) {
+        quant_dot_fn *fns[] = { dot_q8_0_f32, dot_q4_0_f32, dot_q4_K_f32, dot_q6_K_f32 };
+        for (int i = 3; i < 7; i++) {
             traits[i].act_type = GGML_TYPE_F32;
-            traits[i].dot = traits[i].dot_ref = fns[i - 2];
+            traits[i].dot = traits[i].dot_ref = fns[i - 3];
         }
+        traits[2].act_type = GGML_TYPE_F32;   /* the float kernels take any f32 values */
     }
-    if (!f16_act) {
-        traits[1].act_type = GGML_TYPE_F32;
-        traits[1].dot = traits[1].dot_ref = dot_f16_f32_ref;
-    }
+    if (all_f32 || !f16_act) traits[1].act_type = GGML_TYPE_F32;
 #if QUANT_X86
     if (!use_simd) return;
     traits[0].dot = dot_f32_avx2;
     traits[0].dotn = dotn_f32_avx2;
-    if (f32 && *f32 == '1') {
-        traits[1].dot = dot_f16_f32_avx2;
-        traits[1].dotn = dotn_f16_f32_avx2;
-        return;
-    }
-    traits[1].dot = f16_act ? dot_f16_f16_avx2 : dot_f16_f32_avx2;
-    traits[1].dotn = f16_act ? dotn_f16_f16_avx2 : dotn_f16_f32_avx2;
+    traits[1].dot = dot_f16_avx2;
+    traits[1].dotn = dotn_f16_avx2;
     traits[2].dot = dot_bf16_avx2;
     traits[2].dotn = dotn_bf16_avx2;
+    if (all_f32) return;
     traits[3].dot = dot_q8_0_avx2;
     traits[3].dotn = dotn_q8_0_avx2;
     traits[4].dot = dot_q4_0_avx2;
@@ -700,6 +694,7 @@ const struct quant_traits *quant_traits(enum ggml_type t)
 
 size_t quant_row_bytes(enum ggml_type t, int n)
 {
+    if (t == QUANT_ACT_F16R || t == QUANT_ACT_BF16R) return (size_t)n * 4;
     if (t == GGML_TYPE_Q8_K) return (size_t)(n / QK_K) * sizeof(struct block_q8_K);
     const struct quant_traits *q = quant_traits(t);
     return q ? (size_t)(n / q->block_elems) * q->block_bytes : 0;
@@ -707,6 +702,7 @@ size_t quant_row_bytes(enum ggml_type t, int n)
 
 void quant_dequant_row(enum ggml_type t, const void *row, float *out, int n)
 {
+    if (t == QUANT_ACT_F16R || t == QUANT_ACT_BF16R) t = GGML_TYPE_F32;
     quant_traits(t)->dequant(row, out, n);
 }
 
@@ -726,12 +722,40 @@ void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n)
     for (int i = 0; i < n; i++) y[i] = quant_fp16_to_fp32(x[i]);
 }
 
+/* Q.K in attention, summed in the order of ggml's ggml_vec_dot_f16 on an AVX-512 build (the
+ * reference's): 4 accumulators of 16 lanes over 64-value steps, reduced pairwise, then the
+ * remaining values one by one in double. Head sizes below 64 (all of the test models) are
+ * thus a plain double sum of exact products. */
+#if QUANT_X86
+AVX2 static float dot_f16_ggml_avx2(int n, const uint16_t *x, const float *y)
+{
+    int np = n & ~63, i = 0;
+    double sum = 0;
+    if (np) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (; i < np; i += 64)
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm256_fmadd_ps(LOAD_F16(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+        /* 16-lane accumulator j = (acc[2j], acc[2j+1]); x0 += x2, x1 += x3, x0 += x1 */
+        for (int h = 0; h < 2; h++) {
+            acc[h] = _mm256_add_ps(acc[h], acc[4 + h]);
+            acc[2 + h] = _mm256_add_ps(acc[2 + h], acc[6 + h]);
+            acc[h] = _mm256_add_ps(acc[h], acc[2 + h]);
+        }
+        sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+    }
+    for (; i < n; i++) sum += (double)(_cvtsh_ss(x[i]) * y[i]);
+    return (float)sum;
+}
+#endif
+
 float quant_dot_f16_f32(int n, const uint16_t *x, const float *y)
 {
 #if QUANT_X86
-    if (quant_simd()) return dot_f16_f32_avx2(n, x, y);
+    if (quant_simd()) return dot_f16_ggml_avx2(n, x, y);
 #endif
-    return dot_f16_f32_ref(n, x, y);
+    return dot_f16_ref(n, x, y);
 }
 
 void quant_axpy_f16(int n, float a, const uint16_t *x, float *y)

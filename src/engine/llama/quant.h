@@ -35,6 +35,12 @@ struct block_q8_K {            /* activations only (never in files): 292 bytes *
     int16_t bsums[QK_K / 16];  /* sums of qs per 16 values (for the Q4_K mins) */
 };
 
+/* Activation types that are not ggml types: values rounded to F16 / BF16 (as llama.cpp
+ * rounds the right-hand side of F16 / BF16 products) but stored as the f32 they round to, so
+ * kernels convert only the weights. */
+#define QUANT_ACT_F16R ((enum ggml_type)100)
+#define QUANT_ACT_BF16R ((enum ggml_type)101)
+
 /* Dot product of n values: w is a weight row of the tensor type, a an activation row of
  * that type's activation type (quant_act_type). */
 typedef float quant_dot_fn(int n, const void *w, const void *a);
@@ -46,7 +52,7 @@ struct quant_traits {
     enum ggml_type type;
     int block_elems;
     size_t block_bytes;
-    enum ggml_type act_type;         /* F32, F16, BF16, Q8_0 or Q8_K */
+    enum ggml_type act_type;         /* F32, QUANT_ACT_F16R, QUANT_ACT_BF16R, Q8_0 or Q8_K */
     quant_dot_fn *dot;               /* fastest available (AVX2 when the CPU has it) */
     quant_dot_fn *dot_ref;           /* portable scalar reference */
     void (*dequant)(const void *row, float *out, int n);
@@ -64,7 +70,7 @@ void quant_set_f16_act(int f16);
 
 /* Bytes of one row of n values of type t (weights or activation types, incl. Q8_K). */
 size_t quant_row_bytes(enum ggml_type t, int n);
-/* Converts n floats into an activation row of type act (F32 copy, F16, BF16, Q8_0, Q8_K),
+/* Converts n floats into an activation row of type act (F32 copy, F16R, BF16R, Q8_0, Q8_K),
  * rounding as llama.cpp does on x86. n must be a multiple of the block size. */
 void quant_act(enum ggml_type act, const float *x, void *out, int n);
 void quant_dequant_row(enum ggml_type t, const void *row, float *out, int n);
