@@ -16,3 +16,15 @@ SCHEMAS=""
 if [ -n "${LLMQ_SHARED_DIR:-}" ] && [ -d "$LLMQ_SHARED_DIR/k8s-schemas" ]; then SCHEMAS="$LLMQ_SHARED_DIR/k8s-schemas"; fi
 have_node_yaml() { command -v node >/dev/null && [ -d "$SRC/tools/k8s-validate/node_modules/js-yaml" ]; }
 need_node_yaml_reason="node or tools/k8s-validate/node_modules/js-yaml missing (npm install in tools/k8s-validate)"
+# render OVERLAY OUT: `kubectl kustomize deploy/k8s/overlays/OVERLAY`, or, without kubectl,
+# the committed runbook files (the gpu overlay, rendered; a test keeps them in sync) for any
+# overlay whose Redis/gateway objects are the same. Sets RENDERED_FROM. Returns 1 if neither.
+render() {
+  if command -v kubectl >/dev/null; then
+    RENDERED_FROM="overlays/$1"; kubectl kustomize "$SRC/deploy/k8s/overlays/$1" > "$2"
+  else
+    RENDERED_FROM="runbook (gpu; kubectl not installed)"
+    local rb="$SRC/deploy/k8s/runbook"
+    cat "$rb/namespace.yaml" "$rb/redis.yaml" "$rb/gateway.yaml" "$rb/worker-gpu.yaml" "$rb/worker-hpa.yaml" > "$2"
+  fi
+}

@@ -11,7 +11,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 bin=${LLMQ_BIN_DIR:-}
-for t in kubectl redis-server redis-cli curl; do
+for t in redis-server redis-cli curl; do
   command -v "$t" >/dev/null || { skip "pod_env: $t not installed"; finish; exit; }
 done
 have_node_yaml || { skip "pod_env: $need_node_yaml_reason"; finish; exit; }
@@ -26,7 +26,11 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-kubectl kustomize "$SRC/deploy/k8s/overlays/cpu" > "$tmp/r.yaml" || { fail "render cpu"; finish; exit; }
+render cpu "$tmp/r.yaml" || { fail "render ($RENDERED_FROM)"; finish; exit; }
+# From the runbook (gpu) files the worker would want a GGUF model: run it on the synthetic
+# engine instead; everything else (ACL user, env names, probes, drain) is the same.
+worker_extra=()
+command -v kubectl >/dev/null || worker_extra=(LLMQ_ENGINE=synthetic LLMQ_MODEL=)
 spec() { node "$SRC/tests/deploy/podspec.js" "$tmp/r.yaml" "$@"; }
 
 free_port() { local p; for _ in $(seq 1 50); do p=$((20000 + RANDOM % 12000)); (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
@@ -72,7 +76,7 @@ start() { # name binary container-ref container port-overrides...
   eval "${name}_pid=$!"
 }
 start gateway llmq-gateway Deployment/llama-api-gateway gateway LLMQ_HOST=127.0.0.1 LLMQ_PORT="$gport"
-start worker llmq-worker Deployment/llama-worker-deployment worker LLMQ_METRICS_PORT="$wport"
+start worker llmq-worker Deployment/llama-worker-deployment worker LLMQ_METRICS_PORT="$wport" "${worker_extra[@]}"
 
 probe_all() { # ref container port-in-manifest mapped-port
   while read -r kind path port; do

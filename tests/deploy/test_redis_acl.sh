@@ -8,7 +8,6 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 if ! have_node_yaml; then skip "redis_acl: $need_node_yaml_reason"; finish; exit; fi
-if ! command -v kubectl >/dev/null; then skip "redis_acl: kubectl not installed"; finish; exit; fi
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then skip "redis_acl: redis-server/redis-cli not installed"; finish; exit; fi
 
 tmp=$(mktemp -d)
@@ -16,7 +15,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-kubectl kustomize "$SRC/deploy/k8s/overlays/cpu" > "$tmp/render.yaml" || { fail "kustomize render"; finish; exit; }
+render cpu "$tmp/render.yaml" || { fail "render ($RENDERED_FROM)"; finish; exit; }
 # The user arguments, one per line, with the kubelet's $(VAR) expansion done by hand.
 node -e '
   const yaml = require(process.argv[1]);
