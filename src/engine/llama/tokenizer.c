@@ -653,13 +653,15 @@ static int bpe_fragment(const struct tokenizer *t, const char *text, size_t len,
     size_t n_words = tok_pre_split((enum tok_pre)t->pre, cps, n, ends, tmp);
     size_t b = 0;
     for (size_t w = 0; w < n_words && rc == 0; w++) {
+        /* A code point is at most 4 UTF-8 bytes, each at most 2 bytes in GPT-2's alphabet;
+         * there is one symbol per UTF-8 byte. */
         size_t e = ends[w], wl = 0, need = (e - b) * 8;
         if (need > word_cap) {
             free(word);
             free(s);
             word_cap = need;
             word = malloc(word_cap);
-            s = malloc(word_cap * sizeof(*s));
+            s = malloc(word_cap / 2 * sizeof(*s));
             if (!word || !s) { rc = -ENOMEM; break; }
         }
         for (size_t i = b; i < e; i++) {
