@@ -194,6 +194,14 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(w->model_name, sizeof(w->model_name), "%s", engine_model_name(eng));
+    if (!c->model_name && c->model && !strcmp(w->model_name, c->engine)) {
+        /* The engine named no model: announce the file name (without .gguf) to /v1/models. */
+        const char *base = strrchr(c->model, '/');
+        base = base ? base + 1 : c->model;
+        size_t n = strlen(base);
+        if (n > 5 && !strcmp(base + n - 5, ".gguf")) n -= 5;
+        snprintf(w->model_name, sizeof(w->model_name), "%.*s", (int)n, base);
+    }
     w->max_batch = engine_max_batch(eng);
 
     uv_loop_t loop;
