@@ -25,6 +25,8 @@ const cases = [
   ['misspelled field', true, 'unknown field', (o) => { gwc(o).imagePullPolicyy = 'Always'; }],
   ['misspelled field in a CRD', true, 'unknown field', (o) => { const so = pick(o, 'ScaledObject'); if (!so) return 'skip'; so.spec.minReplicas = 0; }],
   ['misspelled HPA behavior field', true, 'unknown field', (o) => { pick(o, 'HorizontalPodAutoscaler').spec.behavior.scaleUp.stabilisationWindowSeconds = 0; }],
+  ['duplicate env name', true, 'duplicate name', (o) => { gwc(o).env.push({ name: gwc(o).env[0].name, value: 'x' }); }],
+  ['duplicate container port', true, 'duplicate containerPort+protocol', (o) => { gwc(o).ports.push({ name: 'http2', containerPort: 8000, protocol: 'TCP' }); }],
   ['wrong type', true, 'expected integer', (o) => { gwc(o).ports[0].containerPort = '8000'; }],
   ['wrong enum (API-server check)', false, 'not one of', (o) => { pick(o, 'HorizontalPodAutoscaler').spec.behavior.scaleUp.selectPolicy = 'Maximum'; }],
   ['missing required', true, 'missing required field "name"', (o) => { delete pick(o, 'HorizontalPodAutoscaler').spec.scaleTargetRef.name; }],

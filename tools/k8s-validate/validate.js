@@ -133,6 +133,19 @@ function check(schema, v, p, root, errs) {
     if (schema.minItems !== undefined && v.length < schema.minItems)
       errs.push({ path: p, msg: `fewer than ${schema.minItems} items` });
     if (schema.items) v.forEach((x, i) => check(schema.items, x, `${p}[${i}]`, root, errs));
+    /* list-type map/set: keys must be unique (the API server rejects duplicates; a
+     * Kustomize patch can silently create them). Missing protocol defaults to TCP. */
+    const lt = schema['x-kubernetes-list-type'];
+    if (lt === 'map' || lt === 'set') {
+      const keys = schema['x-kubernetes-list-map-keys'] || [];
+      const seen = new Map();
+      v.forEach((x, i) => {
+        const id = lt === 'set' ? JSON.stringify(x)
+          : JSON.stringify(keys.map((k) => (x && x[k] !== undefined ? x[k] : k === 'protocol' ? 'TCP' : null)));
+        if (seen.has(id)) errs.push({ path: `${p}[${i}]`, msg: `duplicate ${lt === 'set' ? 'entry' : keys.join('+')} ${id} (also at [${seen.get(id)}])` });
+        else seen.set(id, i);
+      });
+    }
   }
   if (t === 'object') {
     const props = schema.properties || {};
