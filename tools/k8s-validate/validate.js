@@ -3,7 +3,8 @@
  * 1. schema: every object against the Kubernetes OpenAPI schemas (and CRD schemas) in a
  *    directory, STRICT: an object schema listing `properties` without `additionalProperties`
  *    is closed (unless x-kubernetes-preserve-unknown-fields), so misspelled fields fail as
- *    they would on an API server with strict field validation; types, enums, required.
+ *    they would on an API server with strict field validation; types, enums, required, and
+ *    unique keys in list-type map/set lists (two env vars or ports with the same key).
  * 2. --policy: what schemas cannot say: Pod Security "restricted" on every pod, requests and
  *    limits, probes on long-running containers, default-deny NetworkPolicy, no RBAC
  *    wildcard, no ServiceAccount token where none is needed, no `latest` images, and links
