@@ -119,21 +119,16 @@ static int eog_add(struct tokenizer *t, int32_t id)
 
 static int cmp_special(const void *a, const void *b, void *ctx)
 {
-    const struct tokenizer *t = ctx;
+    struct tokenizer *t = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     if (t->text_len[x] != t->text_len[y]) return t->text_len[x] > t->text_len[y] ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
-/* Insertion-free stable sort for the special list (small: tens to hundreds of ids). */
+/* Longest first, then by id: a total order, so the result does not depend on qsort. */
 static void sort_special(struct tokenizer *t)
 {
-    for (int i = 1; i < t->n_special; i++) {
-        int32_t v = t->special[i];
-        int j = i;
-        while (j > 0 && cmp_special(&t->special[j - 1], &v, t) > 0) { t->special[j] = t->special[j - 1]; j--; }
-        t->special[j] = v;
-    }
+    qsort_r(t->special, (size_t)t->n_special, sizeof(*t->special), cmp_special, t);
 }
 
 /* The bytes a token decodes to: llama.cpp's token_to_piece, except that control tokens give
