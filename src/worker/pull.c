@@ -76,6 +76,7 @@ static void on_attempts(redisAsyncContext *ac, void *reply, void *priv)
     struct slot *s = priv;
     redisReply *r = reply;
     if (r && r->type == REDIS_REPLY_INTEGER) s->attempts = r->integer;
+    else if (r && r->type == REDIS_REPLY_ERROR) s->attempts = -1;   /* hash unusable: see on_state */
 }
 
 static int str_is(const redisReply *r, const char *s)
@@ -91,7 +92,17 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
     struct slot *s = priv;
     struct worker *w = s->w;
     redisReply *r = reply;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || s->attempts <= 0) {
+    if (r && (r->type == REDIS_REPLY_ERROR || s->attempts < 0)) {
+        /* P job:<id> is not a usable hash (WRONGTYPE, attempts not a number): retrying
+         * would fail the same way forever, so the job fails now. */
+        char msg[200];
+        snprintf(msg, sizeof(msg), "job record %s unusable: %s", s->id,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "attempts is not an integer");
+        log_req(LOG_LEVEL_ERROR, s->id, s->trace_id, "%s", msg);
+        publish_finish(w, s, "failed", NULL, "internal", msg);
+        return;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || s->attempts == 0) {
         /* Connection lost or an error: leave the entry pending; the lease brings it back. */
         log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "delivery check failed (%s); leaving the job pending",
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");

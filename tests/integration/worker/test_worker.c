@@ -392,8 +392,14 @@ static void test_deadline_and_bad_job(void)
     snprintf(req, sizeof(req), "{\"prompt\":\"x\",\"max_tokens\":100000,\"seed\":1,\"deadline_us\":%lld}", now_us() + 300000);
     enqueue(P, "g1", "d2", req);
     enqueue(P, "g1", "d3", "{\"prompt\":\"x\",\"max_tokens\":-4}");
-    const char *ids[] = { "d1", "d2", "d3" };
-    CHECK(wait_final(&v, ids, 3, 5000));
+    /* a job whose record is not a hash can never run: failed at once, not retried forever */
+    redisReply *r = redisCommand(rc, "SET %sjob:d4 not-a-hash", P);
+    if (r) freeReplyObject(r);
+    r = redisCommand(rc, "XADD %sjobs * id d4 gw g1 req {\"prompt\":\"x\"}", P);
+    if (r) freeReplyObject(r);
+    const char *ids[] = { "d1", "d2", "d3", "d4" };
+    CHECK(wait_final(&v, ids, 4, 5000));
+    CHECK(strstr(view_req(&v, "d4")->final, "\"code\":\"internal\"") != NULL);
     CHECK(strstr(view_req(&v, "d1")->final, "\"code\":\"timeout\"") != NULL);
     CHECK_EQ(view_req(&v, "d1")->running, 0);
     CHECK(strstr(view_req(&v, "d2")->final, "\"code\":\"timeout\"") != NULL);
