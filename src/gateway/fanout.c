@@ -3,6 +3,7 @@
  * reconnect every unfinished stream of this gateway switches to following its replay log
  * from its next index, so clients see no gap. */
 #include "gateway/fanout.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "gateway/gw.h"
@@ -24,6 +25,7 @@ void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
     struct err e = { 0 };
     int rc;
     gw->c.pubsub_messages++;
+    gw->now_mono_us = clock_mono_us();
     event_reader_init(&rd, msg, len);
     while ((rc = event_next(&rd, &ev, &e)) == 1) {
         gw->c.records++;
@@ -43,6 +45,7 @@ void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
             s = next;
         }
     }
+    gw->now_mono_us = 0;
     if (rc < 0) {
         gw->c.bad_records++;
         if (gw->c.bad_records < 10 || gw->c.bad_records % 1000 == 0)

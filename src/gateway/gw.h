@@ -94,6 +94,8 @@ struct gateway {
     struct http_conn *conns;       /* every open connection */
     size_t n_conns;
 
+    uint64_t now_mono_us;          /* read once per pub/sub message (0 outside dispatch) */
+
     struct auth auth;
     struct limiter limiter;
 

@@ -18,13 +18,24 @@ void sse_head(struct buf *head, int chat, const char *rid, uint64_t created_s, c
     buf_append_str(head, "\",\"choices\":[");
 }
 
+size_t sse_u32(char *out, uint32_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 static void put_id(struct buf *out, const char *rid, uint32_t index)
 {
     char tmp[16];
-    int n = snprintf(tmp, sizeof(tmp), ":%" PRIu32 "\n", index);
+    tmp[0] = ':';
+    size_t n = 1 + sse_u32(tmp + 1, index);
+    tmp[n++] = '\n';
     buf_append(out, "id: ", 4);
     buf_append_str(out, rid);
-    buf_append(out, tmp, (size_t)n);
+    buf_append(out, tmp, n);
 }
 
 void sse_token(struct buf *out, const struct buf *head, int chat, const char *rid,

@@ -32,6 +32,10 @@ void sse_error(struct buf *out, const char *message, const char *type, const cha
 /* The keep-alive comment ": ping\n\n". */
 void sse_ping(struct buf *out);
 
+/* Writes v in decimal (no NUL) into out (>= 10 bytes); returns the length. snprintf costs
+ * more than the rest of a token event. */
+size_t sse_u32(char *out, uint32_t v);
+
 /* Parses a Last-Event-ID value "<request-id>:<index>". Writes the id (NUL-terminated, at most
  * id_cap-1 bytes) and the index. Returns 0 or -EINVAL. */
 int sse_parse_last_event_id(const char *v, size_t len, char *id, size_t id_cap, uint32_t *index);

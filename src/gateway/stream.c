@@ -262,7 +262,7 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
         stream_fail(s, 502, "internal", "tokens were lost in a Redis outage; retry the request", 0);
         return;
     }
-    uint64_t now = clock_mono_us();
+    uint64_t now = gw->now_mono_us ? gw->now_mono_us : clock_mono_us();   /* one clock read per message */
     if (!s->first_token_mono_us) {
         s->first_token_mono_us = now;
         metric_observe(gw->m_ttft, (double)(now - s->received_mono_us) / 1e6);

@@ -10,6 +10,7 @@
 #include "gateway/conn.h"
 #include "gateway/fanout.h"
 #include "gateway/gw.h"
+#include "gateway/sse.h"
 #include "gateway/stream.h"
 #include "queue/keys.h"
 
@@ -274,10 +275,18 @@ void ws_send_token(struct http_conn *c, const char *cid, uint32_t index, uint32_
     size_t at = msg_begin(c);
     buf_append(&c->out, "{\"type\":\"token\",\"id\":\"", 22);
     buf_append_str(&c->out, cid);
-    char tmp[48];
-    int n = count > 1 ? snprintf(tmp, sizeof(tmp), "\",\"index\":%" PRIu32 ",\"count\":%" PRIu32 ",\"text\":\"", index, count)
-                      : snprintf(tmp, sizeof(tmp), "\",\"index\":%" PRIu32 ",\"text\":\"", index);
-    buf_append(&c->out, tmp, (size_t)n);
+    char tmp[64];
+    size_t n = 0;
+    memcpy(tmp, "\",\"index\":", 10);
+    n = 10 + sse_u32(tmp + 10, index);
+    if (count > 1) {
+        memcpy(tmp + n, ",\"count\":", 9);
+        n += 9;
+        n += sse_u32(tmp + n, count);
+    }
+    memcpy(tmp + n, ",\"text\":\"", 9);
+    n += 9;
+    buf_append(&c->out, tmp, n);
     buf_append_json_str(&c->out, text, len);
     buf_append(&c->out, "\"}", 2);
     msg_end(c, at);
