@@ -368,14 +368,50 @@ AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
 #define LOAD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32( \
     _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 
+/* ggml's ggml_vec_dot_f16 / ggml_vec_dot_f32 as built for AVX-512 (the reference build):
+ * 4 accumulators of 16 lanes over 64-value steps, reduced pairwise, then the remaining values
+ * one by one (f16: in double; f32: in float, with FMA as the compiler contracts it). ggml
+ * uses these where llamafile's 16-lane tinyBLAS does not apply (rows not a multiple of 16),
+ * and for Q.K in attention. */
+#define GGML_DOT(name, WT, WLOAD, TAIL)                                                       \
+    AVX2 static float name(int n, const WT *x, const float *y)                               \
+    {                                                                                         \
+        int np = n & ~63, i = 0;                                                              \
+        float head = 0;                                                                       \
+        if (np) {                                                                             \
+            __m256 acc[8];                                                                    \
+            for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();                         \
+            for (; i < np; i += 64)                                                           \
+                for (int k = 0; k < 8; k++)                                                   \
+                    acc[k] = _mm256_fmadd_ps(WLOAD(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]); \
+            for (int h = 0; h < 2; h++) {                                                     \
+                acc[h] = _mm256_add_ps(acc[h], acc[4 + h]);                                   \
+                acc[2 + h] = _mm256_add_ps(acc[2 + h], acc[6 + h]);                           \
+                acc[h] = _mm256_add_ps(acc[h], acc[2 + h]);                                   \
+            }                                                                                 \
+            head = hsum_ps(_mm256_add_ps(acc[0], acc[1]));                                    \
+        }                                                                                     \
+        TAIL                                                                                  \
+    }
+GGML_DOT(dot_f16_ggml_avx2, uint16_t, LOAD_F16,
+         double sum = head; for (; i < n; i++) sum += (double)(_cvtsh_ss(x[i]) * y[i]); return (float)sum;)
+GGML_DOT(dot_bf16_ggml_avx2, uint16_t, LOAD_BF16,
+         double sum = head; for (; i < n; i++) sum += (double)(quant_bf16_to_fp32(x[i]) * y[i]); return (float)sum;)
+GGML_DOT(dot_f32_ggml_avx2, float, _mm256_loadu_ps,
+         float sum = head; for (; i < n; i++) sum = fmaf(x[i], y[i], sum); return sum;)
+
 /* Float rows: weights F32, F16 or BF16 against f32 activations (for F16/BF16 weights the
  * activations were rounded to F16/BF16 first and are stored as the f32 values they round to,
  * so products are exact and the weight row is converted once for all tokens). Two
  * accumulators per token over 16 values, then 8, then a scalar tail. */
-#define FLOAT_BODY(name, WT, WLOAD, WSCALAR)                                                  \
+#define FLOAT_BODY(name, WT, WLOAD, WSCALAR, GGMLF)                                           \
     BODY void name(int n, const void *w, const void *a, size_t as, float *out, const int NT)  \
     {                                                                                         \
         const WT *x = w;                                                                      \
+        if (n % 16) {                                                                         \
+            for (int k = 0; k < NT; k++) out[k] = GGMLF(n, x, ACT(k));                        \
+            return;                                                                           \
+        }                                                                                     \
         __m256 acc[8][2];                                                                     \
         for (int k = 0; k < NT; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();             \
         int i = 0;                                                                            \
@@ -402,9 +438,9 @@ AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
 
 #define F32_LOAD(p) _mm256_loadu_ps(p)
 #define F16_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-FLOAT_BODY(f32_body, float, F32_LOAD, x[r])
-FLOAT_BODY(f16_body, uint16_t, F16_LOAD, _cvtsh_ss(x[r]))
-FLOAT_BODY(bf16_body, uint16_t, LOAD_BF16, quant_bf16_to_fp32(x[r]))
+FLOAT_BODY(f32_body, float, F32_LOAD, x[r], dot_f32_ggml_avx2)
+FLOAT_BODY(f16_body, uint16_t, F16_LOAD, _cvtsh_ss(x[r]), dot_f16_ggml_avx2)
+FLOAT_BODY(bf16_body, uint16_t, LOAD_BF16, quant_bf16_to_fp32(x[r]), dot_bf16_ggml_avx2)
 
 BODY void q8_0_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
 {
@@ -722,34 +758,7 @@ void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n)
     for (int i = 0; i < n; i++) y[i] = quant_fp16_to_fp32(x[i]);
 }
 
-/* Q.K in attention, summed in the order of ggml's ggml_vec_dot_f16 on an AVX-512 build (the
- * reference's): 4 accumulators of 16 lanes over 64-value steps, reduced pairwise, then the
- * remaining values one by one in double. Head sizes below 64 (all of the test models) are
- * thus a plain double sum of exact products. */
-#if QUANT_X86
-AVX2 static float dot_f16_ggml_avx2(int n, const uint16_t *x, const float *y)
-{
-    int np = n & ~63, i = 0;
-    double sum = 0;
-    if (np) {
-        __m256 acc[8];
-        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
-        for (; i < np; i += 64)
-            for (int k = 0; k < 8; k++)
-                acc[k] = _mm256_fmadd_ps(LOAD_F16(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
-        /* 16-lane accumulator j = (acc[2j], acc[2j+1]); x0 += x2, x1 += x3, x0 += x1 */
-        for (int h = 0; h < 2; h++) {
-            acc[h] = _mm256_add_ps(acc[h], acc[4 + h]);
-            acc[2 + h] = _mm256_add_ps(acc[2 + h], acc[6 + h]);
-            acc[h] = _mm256_add_ps(acc[h], acc[2 + h]);
-        }
-        sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
-    }
-    for (; i < n; i++) sum += (double)(_cvtsh_ss(x[i]) * y[i]);
-    return (float)sum;
-}
-#endif
-
+/* Q.K in attention: ggml_vec_dot_f16's order (dot_f16_ggml_avx2 above). */
 float quant_dot_f16_f32(int n, const uint16_t *x, const float *y)
 {
 #if QUANT_X86
