@@ -235,7 +235,14 @@ static void process(struct http_conn *c)
         size_t used = 0;
         int rc = http_reader_feed(&c->reader, c->in.data, c->in.len, &used);
         buf_consume(&c->in, used);
-        if (rc == HTTP_READ_MORE) break;
+        if (rc == HTTP_READ_MORE) {
+            if (c->reader.expect_continue == 1) {      /* curl waits 1 s for this otherwise */
+                c->reader.expect_continue = 2;
+                buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                conn_flush(c);
+            }
+            break;
+        }
         if (rc < 0) {
             answer_parse_error(c, -rc);
             break;
@@ -286,6 +293,7 @@ void conn_accept(struct gateway *gw, uv_stream_t *listener)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60);          /* finds half-open idle streams eventually */
     http_reader_init(&c->reader, (size_t)gw->cfg.max_header_bytes, (size_t)gw->cfg.max_body_bytes);
     buf_init(&c->in);
     buf_init(&c->out);

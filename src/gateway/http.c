@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 static struct http_reader *reader_of(http_parser *p) { return p->data; }
 
@@ -64,6 +65,8 @@ static int on_headers_complete(http_parser *p)
     r->req.http_minor = p->http_minor;
     r->req.keep_alive = http_should_keep_alive(p);
     r->req.upgrade = p->upgrade;
+    const char *expect = http_req_header(&r->req, "expect", NULL);
+    if (expect && !strcasecmp(expect, "100-continue")) r->expect_continue = 1;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->max_body_bytes) {
         r->error_status = 413;
         return -1;
@@ -124,7 +127,7 @@ void http_reader_next(struct http_reader *r)
     buf_reset(&r->req.hdrs);
     buf_reset(&r->req.body);
     r->req.keep_alive = r->req.upgrade = 0;
-    r->last_was_value = r->in_headers = r->complete = 0;
+    r->last_was_value = r->in_headers = r->complete = r->expect_continue = 0;
     r->header_bytes = 0;
     r->error_status = 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);

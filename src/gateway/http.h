@@ -32,6 +32,7 @@ struct http_reader {
     int in_headers;            /* at least one header name seen */
     int complete;              /* a whole request has been read */
     int error_status;          /* 400 / 413 / 431 once the reader failed */
+    int expect_continue;       /* headers asked for "Expect: 100-continue" (body not read yet) */
 };
 
 enum {

@@ -535,10 +535,20 @@ static void ws_flush(struct stream *s, struct http_conn *c)
 
 /* Formats what s has pending into its connection's out buffer. May free s. Returns 1 when
  * the stream ended (and was freed). */
+static void log_end(const struct stream *s)
+{
+    if (!log_enabled(LOG_LEVEL_DEBUG)) return;
+    log_write(LOG_LEVEL_DEBUG, s->rid, s->trace_id[0] ? s->trace_id : NULL,
+              "stream end: %s, %" PRIu32 " tokens, %.1f ms, ttft %.1f ms", s->error_status ? s->err_code : s->finish_reason,
+              s->next_index, (double)(clock_mono_us() - s->received_mono_us) / 1000.0,
+              s->first_token_mono_us ? (double)(s->first_token_mono_us - s->received_mono_us) / 1000.0 : -1.0);
+}
+
 static int format_stream(struct stream *s)
 {
     struct http_conn *c = s->conn;
     if (!c) return 0;
+    if (s->finished && s->state != STREAM_STATE_PENDING) log_end(s);
     if (s->state == STREAM_STATE_PENDING) return 0;
     if (c->writing && !s->finished) return 0;           /* merge until the write completes */
     s->last_write_ms = uv_now(s->gw->loop);
