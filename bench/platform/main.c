@@ -344,10 +344,11 @@ static int suite(const char *bin_dir, const char *out_path, int quick)
         return 2;
     }
     buf_init(&md);
-    char cpu_model[256] = "?", rev[64] = "?", date[64] = "?";
+    char cpu_model[256] = "?", rev[64] = "?", date[64] = "?", load[64] = "?";
     h_run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' | tr -d '\\n'", cpu_model, sizeof(cpu_model));
     h_run("git rev-parse --short HEAD 2>/dev/null | tr -d '\\n'", rev, sizeof(rev));
     h_run("date -u '+%Y-%m-%d %H:%M UTC' | tr -d '\\n'", date, sizeof(date));
+    h_run("cut -d' ' -f1-3 /proc/loadavg | tr -d '\\n'", load, sizeof(load));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
     say("bench: baseline loopback writes...\n");
@@ -372,9 +373,10 @@ static int suite(const char *bin_dir, const char *out_path, int quick)
 
     mdf("# Platform benchmarks\n\n");
     mdf("Written by `make bench` (`scripts/bench` → `llmq-platform-bench suite`, source in `bench/platform/`). "
-        "Every number below comes from one run on this machine: %s, %ld cores, %s, commit %s. "
-        "Server and load client share the same cores, so absolute numbers are floors; the ratios against the "
-        "baselines of the same run are the portable part.\n\n", cpu_model, cores, date, rev);
+        "Every number below comes from one run on this machine: %s, %ld cores, %s, commit %s, "
+        "load average %s when it started. Server and load client share the same cores (and, when the load "
+        "average is high, other work), so absolute numbers are floors; the ratios against the baselines of "
+        "the same run are the portable part.\n\n", cpu_model, cores, date, rev, load);
     mdf("The engine is `synthetic` (deterministic text, no model), so what is measured is the platform: "
         "gateway, Redis, worker scheduling and the transports. Each scenario starts its own `llmq up` "
         "(private redis-server with AOF everysec, 1 gateway, 1 worker).\n\n");
