@@ -229,6 +229,58 @@ static void test_bad_input_while_streaming(void)
     load_result_free(&b.r);
 }
 
+static const char *job_state(const char *rid, char *out, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s", rid);
+    if (h_http(up.port, "GET", path, "Authorization: Bearer " KEY "\r\n", "", 0, out, cap, 3000) != 200) return "";
+    const char *body = strstr(out, "\r\n\r\n");
+    json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    static char state[32];
+    snprintf(state, sizeof(state), "%s", j && json_string_value(json_object_get(j, "state"))
+                                             ? json_string_value(json_object_get(j, "state")) : "");
+    json_decref(j);
+    return state;
+}
+
+/* Idempotency-Key, X-Request-Id, GET /v1/jobs/{id}, and a client that goes away mid-stream
+ * (its job is cancelled, not run to the end). */
+static void test_idempotency_jobs_and_disconnect(void)
+{
+    static char a[16384], b[16384];
+    char args[1024];
+    snprintf(args, sizeof(args), "-i -H 'Content-Type: application/json' -H 'Idempotency-Key: e2e-idem-1' "
+             "-d '{\"prompt\":\"idem\",\"max_tokens\":6}' %s/v1/completions", up.url);
+    CHECK_EQ(curl(args, a, sizeof(a)), 0);
+    CHECK_EQ(curl(args, b, sizeof(b)), 0);
+    char *ra = strcasestr(a, "x-request-id: "), *rb = strcasestr(b, "x-request-id: ");
+    CHECK(ra && rb);
+    if (ra && rb) {
+        char ida[80], idb[80];
+        sscanf(ra + 14, "%79[^\r\n]", ida);
+        sscanf(rb + 14, "%79[^\r\n]", idb);
+        CHECK(!strcmp(ida, idb));                    /* the retry is the same request */
+        CHECK(!strcmp(job_state(ida, a, sizeof(a)), "done"));
+    }
+
+    /* X-Request-Id from the client is echoed and names the job. */
+    snprintf(args, sizeof(args), "-i -H 'Content-Type: application/json' -H 'X-Request-Id: e2e-own-id-1' "
+             "-d '{\"prompt\":\"mine\",\"max_tokens\":3}' %s/v1/completions", up.url);
+    CHECK_EQ(curl(args, a, sizeof(a)), 0);
+    CHECK(strstr(a, "e2e-own-id-1") != NULL);
+
+    /* A streaming client that disconnects after 0.5 s: its job ends cancelled, long before
+     * its 100,000 tokens (2 ms each) could have been generated. */
+    snprintf(args, sizeof(args), "--max-time 0.5 -H 'Content-Type: application/json' -H 'X-Request-Id: e2e-gone-1' "
+             "-d '{\"prompt\":\"bye\",\"max_tokens\":100000,\"stream\":true}' %s/v1/completions 2>/dev/null", up.url);
+    curl(args, a, sizeof(a));
+    uint64_t end = h_now_ms() + 5000;
+    const char *st = "";
+    while (h_now_ms() < end && strcmp(st = job_state("e2e-gone-1", b, sizeof(b)), "cancelled")) usleep(100000);
+    CHECK(!strcmp(st, "cancelled"));
+    if (strcmp(st, "cancelled")) fprintf(stderr, "job after disconnect: %s\n", b);
+}
+
 static void test_status_and_shutdown(void)
 {
     char cmd[600], out[8192];
@@ -276,6 +328,7 @@ int main(void)
     TEST_RUN(test_sse_and_json_with_curl);
     TEST_RUN(test_load_client_sse_and_ws);
     TEST_RUN(test_bad_input_while_streaming);
+    TEST_RUN(test_idempotency_jobs_and_disconnect);
     TEST_RUN(test_status_and_shutdown);
     if (up.pid) h_up_stop(&up, SIGKILL, 5000, 0);
     TEST_MAIN_END();
