@@ -185,8 +185,9 @@ static void rope_apply(float *x, int n_heads, const float *cs, const struct llam
     }
 }
 
-/* One (token, head) per work item, interleaved across threads. */
-static void attention_job(void *arg, int ith, int nth)
+/* Chunk = ATT_CHUNK consecutive (token, head) pairs; ith picks the scratch. */
+#define ATT_CHUNK 4
+static void attention_job(void *arg, int chunk, int ith)
 {
     struct llama_ctx *c = arg;
     const struct llama_hparams *hp = &c->m->hp;
@@ -194,7 +195,8 @@ static void attention_job(void *arg, int ith, int nth)
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + 17 * hd);
     float *qf = scores + c->ctx_len, *part = qf + hd;
-    for (int idx = ith; idx < c->n_tok * H; idx += nth) {
+    int idx_end = (chunk + 1) * ATT_CHUNK < c->n_tok * H ? (chunk + 1) * ATT_CHUNK : c->n_tok * H;
+    for (int idx = chunk * ATT_CHUNK; idx < idx_end; idx++) {
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
         const struct kv_seq *ks = &c->tseq[t]->kv;
         const float *qh = c->q + (size_t)t * E + (size_t)h * hd;
@@ -272,8 +274,12 @@ static void forward_pass(struct llama_ctx *c)
             quant_fp32_to_fp16_row(c->v + (size_t)t * KV, kv_v(&c->kv, ks, l, c->pos[t]), KV);
         }
         c->layer = l;
-        if (att_work < 65536) attention_job(c, 0, 1);   /* too small to share out */
-        else threadpool_run(c->tp, attention_job, c);
+        int att_chunks = (T * hp->n_head + ATT_CHUNK - 1) / ATT_CHUNK;
+        if (att_work < 65536) {                          /* too small to share out */
+            for (int k = 0; k < att_chunks; k++) attention_job(c, k, 0);
+        } else {
+            threadpool_run(c->tp, attention_job, c, att_chunks);
+        }
         mm_act_set(&c->act_att, c->att, T, E);
         matmul(c->tp, &L->wo, &c->act_att, c->xb, E);
         for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];

@@ -47,30 +47,29 @@ struct mm_job {
     quant_dot_fn *dot;
     quant_dotn_fn *dotn;
     enum ggml_type act_type;
-    int nth;                   /* threads given work (<= pool size) */
+    int rows_per_chunk;        /* a multiple of ROW_TILE */
 };
 
-static void round_job(void *p, int ith, int nth)
+/* Rounds the activations of tokens [chunk * ROUND_TOK, ...). */
+#define ROUND_TOK 4
+static void round_job(void *p, int chunk, int ith)
 {
     struct mm_job *j = p;
     struct mm_act *a = j->a;
-    for (int t = ith; t < a->n; t += nth)
+    int t1 = (chunk + 1) * ROUND_TOK < a->n ? (chunk + 1) * ROUND_TOK : a->n;
+    for (int t = chunk * ROUND_TOK; t < t1; t++)
         quant_act(j->act_type, a->x + (size_t)t * a->cols, (char *)a->q + (size_t)t * a->q_row_bytes,
                   a->cols);
 }
 
-static void mul_job(void *p, int ith, int nth_pool)
+/* Rows [chunk * rows_per_chunk, ...) against every token. */
+static void mul_job(void *p, int chunk, int ith)
 {
     struct mm_job *j = p;
-    int nth = j->nth;
-    (void)nth_pool;
-    if (ith >= nth) return;
     const struct mm_weight *w = j->w;
     struct mm_act *a = j->a;
-    /* Contiguous row ranges, multiples of ROW_TILE where possible. */
-    int tiles = (w->rows + ROW_TILE - 1) / ROW_TILE;
-    int t0 = (int)((long long)tiles * ith / nth), t1 = (int)((long long)tiles * (ith + 1) / nth);
-    int r_begin = t0 * ROW_TILE, r_end = t1 * ROW_TILE < w->rows ? t1 * ROW_TILE : w->rows;
+    int r_begin = chunk * j->rows_per_chunk;
+    int r_end = r_begin + j->rows_per_chunk < w->rows ? r_begin + j->rows_per_chunk : w->rows;
     const char *wd = w->data, *qd = a->q;
     for (int r0 = r_begin; r0 < r_end; r0 += ROW_TILE) {
         int r1 = r0 + ROW_TILE < r_end ? r0 + ROW_TILE : r_end;
@@ -97,16 +96,24 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
             int y_stride)
 {
     const struct quant_traits *qt = quant_traits(w->type);
-    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, qt->act_type, 1 };
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, qt->act_type, w->rows };
     if (a->q_type != qt->act_type) {
         a->q_row_bytes = quant_row_bytes(qt->act_type, a->cols);
-        if (a->n * a->cols >= 4096 && threadpool_size(tp) > 1) threadpool_run(tp, round_job, &j);
-        else round_job(&j, 0, 1);
+        int chunks = (a->n + ROUND_TOK - 1) / ROUND_TOK;
+        if (a->n * a->cols >= 8192) threadpool_run(tp, round_job, &j, chunks);
+        else for (int c = 0; c < chunks; c++) round_job(&j, c, 0);
         a->q_type = qt->act_type;
     }
+    /* Pieces of whole row tiles: about 4 per thread for balance, none below the size where
+     * handing it to another thread costs more than computing it. */
     long long macs = (long long)w->rows * w->cols * a->n;
+    int tiles = (w->rows + ROW_TILE - 1) / ROW_TILE;
     long long want = macs / MIN_MACS_PER_THREAD;
-    j.nth = want < threadpool_size(tp) ? (int)(want > 0 ? want : 1) : threadpool_size(tp);
-    if (j.nth == 1) mul_job(&j, 0, 1);
-    else threadpool_run(tp, mul_job, &j);
+    int chunks = 4 * threadpool_size(tp);
+    if (want < chunks) chunks = want > 0 ? (int)want : 1;
+    if (chunks > tiles) chunks = tiles;
+    int tiles_per_chunk = (tiles + chunks - 1) / chunks;
+    j.rows_per_chunk = tiles_per_chunk * ROW_TILE;
+    chunks = (w->rows + j.rows_per_chunk - 1) / j.rows_per_chunk;
+    threadpool_run(tp, mul_job, &j, chunks);
 }

@@ -1,13 +1,17 @@
-/* threadpool.c -- see threadpool.h. Dispatch is a generation counter: the caller publishes
- * (fn, arg), bumps gen and wakes sleepers; workers that see a new gen run their share and
- * count themselves done. Spinning first keeps the per-matmul dispatch cost to about a
- * microsecond while a forward pass is running; sleeping after ~50 us of idleness keeps
- * idle workers off the CPU (the machine may be shared). */
+/* threadpool.c -- see threadpool.h.
+ * The job state is one 64-bit word, (generation << 32 | next chunk): a thread claims a chunk
+ * with a compare-and-swap that also proves the job is still the current one. Job
+ * descriptions alternate between two slots by generation parity, so a slot is rewritten only
+ * two jobs later -- after every chunk of the job that used it has been claimed and finished,
+ * which is when the submitter moves on. Workers spin ~50 us on the word before sleeping;
+ * the submitter wakes sleepers (under the mutex, so no wake-up is lost) only when some are
+ * asleep. */
 #include "engine/llama/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -17,46 +21,76 @@
 #define cpu_relax() do { } while (0)
 #endif
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 2000
+
+struct job {
+    threadpool_fn *fn;
+    void *arg;
+    int n_chunks;
+};
 
 struct threadpool {
     int n;
     pthread_t *threads;          /* owned, n - 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;             /* bumped once per run */
-    atomic_int done;             /* workers finished with the current run */
+    _Atomic uint64_t state;      /* gen << 32 | next chunk to claim */
+    atomic_int done;             /* chunks finished of the current job */
+    atomic_int sleepers;
     atomic_int stop;
-    threadpool_fn *fn;           /* current job; written before gen is bumped */
-    void *arg;
+    struct job slot[2];          /* by generation parity */
+    uint32_t gen;                /* submitter's view */
 };
 
 struct worker_arg { struct threadpool *tp; int ith; };
+
+/* Claims and runs chunks of the job in state word s until none is left or the job changed. */
+static void work(struct threadpool *tp, uint64_t s, int ith)
+{
+    for (;;) {
+        uint32_t g = (uint32_t)(s >> 32), next = (uint32_t)s;
+        const struct job *j = &tp->slot[g & 1];
+        if ((int)next >= j->n_chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&tp->state, &s, s + 1, memory_order_acq_rel,
+                                                   memory_order_acquire)) {
+            if ((uint32_t)(s >> 32) != g) return;          /* a newer job: caller re-checks */
+            continue;
+        }
+        j->fn(j->arg, (int)next, ith);
+        atomic_fetch_add_explicit(&tp->done, 1, memory_order_release);
+        s = atomic_load_explicit(&tp->state, memory_order_acquire);
+        if ((uint32_t)(s >> 32) != g) return;
+    }
+}
+
+static int has_work(struct threadpool *tp, uint64_t s)
+{
+    return (int)(uint32_t)s < tp->slot[(s >> 32) & 1].n_chunks;
+}
 
 static void *worker_main(void *p)
 {
     struct worker_arg wa = *(struct worker_arg *)p;
     free(p);
     struct threadpool *tp = wa.tp;
-    unsigned seen = 0;
     for (;;) {
-        unsigned g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&tp->gen, memory_order_acquire)) == seen &&
-               !atomic_load(&tp->stop)) {
+        uint64_t s;
+        while (!has_work(tp, s = atomic_load_explicit(&tp->state, memory_order_acquire))) {
+            if (atomic_load_explicit(&tp->stop, memory_order_relaxed)) return NULL;
             if (++spins < SPIN_ITERS) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&tp->mu);
-            while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop))
+            atomic_fetch_add(&tp->sleepers, 1);
+            while (!has_work(tp, atomic_load(&tp->state)) && !atomic_load(&tp->stop))
                 pthread_cond_wait(&tp->cv, &tp->mu);
+            atomic_fetch_sub(&tp->sleepers, 1);
             pthread_mutex_unlock(&tp->mu);
+            spins = 0;
         }
-        if (atomic_load(&tp->stop)) return NULL;
-        seen = g;
-        tp->fn(tp->arg, wa.ith, tp->n);
-        atomic_fetch_add_explicit(&tp->done, 1, memory_order_acq_rel);
+        work(tp, s, wa.ith);
     }
 }
 
@@ -68,28 +102,26 @@ struct threadpool *threadpool_new(int n)
     tp->n = n;
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cv, NULL);
+    atomic_init(&tp->state, 0);
     tp->threads = calloc((size_t)n, sizeof(pthread_t));
-    if (!tp->threads) goto fail;
-    for (int i = 1; i < n; i++) {
-        struct worker_arg *wa = malloc(sizeof(*wa));
-        if (!wa) goto fail_threads;
-        wa->tp = tp;
-        wa->ith = i;
-        if (pthread_create(&tp->threads[i - 1], NULL, worker_main, wa) != 0) {
-            free(wa);
-            goto fail_threads;
-        }
-        continue;
-fail_threads:
-        tp->n = i;               /* join those started */
-        threadpool_free(tp);
+    if (!tp->threads) {
+        free(tp);
         return NULL;
     }
+    for (int i = 1; i < n; i++) {
+        struct worker_arg *wa = malloc(sizeof(*wa));
+        if (wa) {
+            wa->tp = tp;
+            wa->ith = i;
+        }
+        if (!wa || pthread_create(&tp->threads[i - 1], NULL, worker_main, wa) != 0) {
+            free(wa);
+            tp->n = i;           /* join those started */
+            threadpool_free(tp);
+            return NULL;
+        }
+    }
     return tp;
-fail:
-    free(tp->threads);
-    free(tp);
-    return NULL;
 }
 
 void threadpool_free(struct threadpool *tp)
@@ -108,22 +140,27 @@ void threadpool_free(struct threadpool *tp)
 
 int threadpool_size(const struct threadpool *tp) { return tp->n; }
 
-void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg)
+void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks)
 {
-    if (tp->n == 1) {
-        fn(arg, 0, 1);
+    if (n_chunks <= 0) return;
+    if (tp->n == 1 || n_chunks == 1) {
+        for (int c = 0; c < n_chunks; c++) fn(arg, c, 0);
         return;
     }
-    tp->fn = fn;
-    tp->arg = arg;
+    uint32_t g = ++tp->gen;
+    tp->slot[g & 1] = (struct job){ fn, arg, n_chunks };
     atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
-    pthread_mutex_lock(&tp->mu);            /* pairs with the sleepers' check under mu */
-    atomic_fetch_add_explicit(&tp->gen, 1, memory_order_release);
-    pthread_cond_broadcast(&tp->cv);
-    pthread_mutex_unlock(&tp->mu);
-    fn(arg, 0, tp->n);
+    /* seq_cst store: a full fence before reading sleepers (pairs with the sleepers'
+     * increment-then-check under the mutex) */
+    atomic_store(&tp->state, (uint64_t)g << 32);
+    if (atomic_load(&tp->sleepers) > 0) {
+        pthread_mutex_lock(&tp->mu);
+        pthread_cond_broadcast(&tp->cv);
+        pthread_mutex_unlock(&tp->mu);
+    }
+    work(tp, (uint64_t)g << 32, 0);
     int spins = 0;
-    while (atomic_load_explicit(&tp->done, memory_order_acquire) < tp->n - 1) {
+    while (atomic_load_explicit(&tp->done, memory_order_acquire) < n_chunks) {
         if (++spins < SPIN_ITERS) cpu_relax();
         else sched_yield();
     }

@@ -1,19 +1,25 @@
 /* threadpool.h -- persistent compute threads for the forward pass.
- * threadpool_run(fn) runs fn(arg, ith, nth) on all nth threads (the caller is ith 0) and
- * returns when every thread is done. Idle workers spin briefly, then sleep on a condition
- * variable, so a pool costs nothing between requests. Not a general task queue: one run at
- * a time, from one thread. */
+ * threadpool_run(fn, n_chunks) splits a job into n_chunks pieces that the caller and the
+ * workers claim one at a time from a shared counter, and returns when every piece is done.
+ * Claiming (rather than a fixed split per thread) keeps a step fast when a worker is
+ * descheduled -- a shared host, a Kubernetes CPU limit -- because the others, the caller
+ * included, take its pieces; nobody waits for a thread that never started.
+ * Idle workers spin briefly, then sleep on a condition variable.
+ * Not a general task queue: one job at a time, submitted from one thread. */
 #ifndef LLMQ_LLAMA_THREADPOOL_H
 #define LLMQ_LLAMA_THREADPOOL_H
 
 struct threadpool;
 
-typedef void threadpool_fn(void *arg, int ith, int nth);
+/* Runs piece `chunk` (0 <= chunk < n_chunks) of a job; ith identifies the calling thread
+ * (0 = the submitter, < threadpool_size) for per-thread scratch. */
+typedef void threadpool_fn(void *arg, int chunk, int ith);
 
 /* n threads in all (n - 1 are started). Returns NULL on failure (n < 1, thread creation). */
 struct threadpool *threadpool_new(int n);
 void threadpool_free(struct threadpool *tp);       /* NULL is a no-op; joins the threads */
 int threadpool_size(const struct threadpool *tp);
-void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg);
+/* Runs fn on chunks 0..n_chunks-1 (n_chunks <= 2^31 - 1) and waits for all of them. */
+void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks);
 
 #endif
