@@ -480,6 +480,70 @@ static void test_errors_do_not_disturb(void)
     buf_deinit(&m);
 }
 
+/* Idempotency-Key: the retry attaches to the same request; only one job exists. Pipelined
+ * requests on one connection are answered in order. WS cancel answers done/cancelled. */
+static void test_idempotency_pipelining_cancel(void)
+{
+    char resp[16384];
+    redisReply *before = redisCommand(rc, "XLEN llmq:jobs");
+    long long n0 = before ? before->integer : -1;
+    freeReplyObject(before);
+    int fd = dial(gw_port);
+    const char *body = "{\"prompt\":\"idem\",\"max_tokens\":1}";
+    char req[1024];
+    int n = snprintf(req, sizeof(req), "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sIdempotency-Key: k-1\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", AUTH, strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    char id[64] = "", js[4096] = "";
+    CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
+    struct buf m;
+    buf_init(&m);
+    tok(&m, id, 0, 1, "Z");
+    done(&m, id, 1);
+    publish("gw-it", &m);
+    read_until(fd, resp, sizeof(resp), 0, "}}}");
+    CHECK(strstr(resp, "\"text\":\"Z\"") != NULL);
+    close(fd);
+    rcmd("XADD llmq:out:%s * i 0 n 1 t Z", id);
+    rcmd("XADD llmq:out:%s * d {\"finish_reason\":\"length\"}", id);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nIdempotency-Key: k-1\r\n", body, resp, sizeof(resp)), 200);
+    char hdr[128];
+    snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", id);
+    CHECK(strstr(resp, hdr) != NULL && strstr(resp, "\"text\":\"Z\"") != NULL);
+    redisReply *after = redisCommand(rc, "XLEN llmq:jobs");
+    CHECK(after && after->integer == n0 + 1);
+    freeReplyObject(after);
+
+    /* pipelining: three requests in one write, answered in order on one connection */
+    fd = dial(gw_port);
+    const char *three = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, three, strlen(three));
+    size_t have = read_until(fd, resp, sizeof(resp), 0, "{\"status\":\"ready\"}");
+    const char *a = strstr(resp, "{\"status\":\"ok\"}"), *b = strstr(resp, "404 Not Found"), *c = strstr(resp, "ready\"}");
+    CHECK(have > 0 && a && b && c && a < b && b < c);
+    close(fd);
+
+    /* WS cancel: done/cancelled at once, and a cancel reaches the workers' channel */
+    fd = ws_open(gw_port, "Authorization: Bearer k1\r\n");
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        char msg[4096];
+        ws_send(fd, "{\"type\":\"generate\",\"id\":\"x\",\"prompt\":\"p\"}");
+        CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
+        CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
+        ws_send(fd, "{\"type\":\"cancel\",\"id\":\"x\"}");
+        CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
+        CHECK(strstr(msg, "\"type\":\"done\"") && strstr(msg, "\"finish_reason\":\"cancelled\""));
+        usleep(100000);
+        redisReply *st = redisCommand(rc, "HGET llmq:job:%s state", id);
+        CHECK(st && st->type == REDIS_REPLY_STRING && !strcmp(st->str, "cancelled"));
+        freeReplyObject(st);
+        close(fd);
+    }
+    buf_deinit(&m);
+}
+
 /* Second gateway: one stream max, 1 request/s per key, short deadline. */
 static void test_limits(void)
 {
@@ -573,6 +637,7 @@ int main(void)
     TEST_RUN(test_ws);
     TEST_RUN(test_sse_resume);
     TEST_RUN(test_errors_do_not_disturb);
+    TEST_RUN(test_idempotency_pipelining_cancel);
     TEST_RUN(test_limits);
     TEST_RUN(test_drain);
 
