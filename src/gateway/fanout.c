@@ -170,7 +170,32 @@ static void deliver_entry(struct stream *s, const redisReply *fields)
     const redisReply *d = field(fields, "d"), *e = field(fields, "e");
     if (t && i && n && t->type == REDIS_REPLY_STRING && i->type == REDIS_REPLY_STRING && n->type == REDIS_REPLY_STRING) {
         uint32_t idx = (uint32_t)strtoul(i->str, NULL, 10), cnt = (uint32_t)strtoul(n->str, NULL, 10);
-        if (cnt) stream_on_tokens(s, idx, cnt, t->str, t->len);
+        const char *text = t->str;
+        size_t len = t->len;
+        /* An entry that straddles the resume point: with the optional field "o" (the byte
+         * length of each token, comma-separated) the already-seen tokens are cut off exactly;
+         * without it the whole entry is sent from the resume index (its text may repeat). */
+        const redisReply *o = field(fields, "o");
+        if (cnt && idx < s->next_index && idx + cnt > s->next_index && o && o->type == REDIS_REPLY_STRING) {
+            const char *p = o->str;
+            size_t off = 0;
+            uint32_t k = idx;
+            while (k < s->next_index && *p) {
+                char *end;
+                unsigned long b = strtoul(p, &end, 10);
+                if (end == p) break;
+                off += b;
+                k++;
+                p = *end == ',' ? end + 1 : end;
+            }
+            if (k == s->next_index && off <= len) {
+                text += off;
+                len -= off;
+                cnt -= k - idx;
+                idx = k;
+            }
+        }
+        if (cnt) stream_on_tokens(s, idx, cnt, text, len);
     }
     if (d && d->type == REDIS_REPLY_STRING) stream_on_done(s, s->next_index, d->str, d->len);
     else if (e && e->type == REDIS_REPLY_STRING) stream_on_error(s, s->next_index, e->str, e->len);

@@ -435,7 +435,7 @@ static void test_sse_resume(void)
     /* sse-1 finished in test_sse; give it a replay log and reconnect after index 1 */
     rcmd("XADD llmq:out:sse-1 * i 0 n 1 t x0");
     rcmd("XADD llmq:out:sse-1 * i 1 n 1 t x1");
-    rcmd("XADD llmq:out:sse-1 * i 2 n 2 t x23");
+    rcmd("XADD llmq:out:sse-1 * i 2 n 2 t x23 o 1,2");
     rcmd("XADD llmq:out:sse-1 * d {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":4}}");
     char resp[8192];
     int st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:1\r\n",
@@ -443,6 +443,11 @@ static void test_sse_resume(void)
     CHECK_EQ(st, 200);
     CHECK(!strstr(resp, "x0") && !strstr(resp, "\"x1\"") && strstr(resp, "x23") && strstr(resp, "[DONE]"));
     CHECK(strstr(resp, "\"finish_reason\":\"stop\"") != NULL);
+    /* resuming inside an entry: its "o" field (token byte lengths) cuts off the seen part */
+    st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:2\r\n",
+              "{\"prompt\":\"Once upon\",\"stream\":true}", resp, sizeof(resp));
+    CHECK_EQ(st, 200);
+    CHECK(strstr(resp, "\"text\":\"23\"") && !strstr(resp, "x23") && strstr(resp, "id: sse-1:3\n"));
     st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: no-such:1\r\n",
               "{\"prompt\":\"x\",\"stream\":true}", resp, sizeof(resp));
     CHECK_EQ(st, 404);
