@@ -254,6 +254,12 @@ void admit_http(struct http_conn *c, int chat)
             return;
         }
     }
+    if (stream_find(gw, c->request_id, strlen(c->request_id))) {
+        openai_request_deinit(&r);
+        conn_respond_error(c, 409, "invalid_request_error", "bad_request", "X-Request-Id",
+                           "X-Request-Id: a request with this id is already streaming", 0);
+        return;
+    }
     char tid[33];
     const char *tp = http_req_header(req, "traceparent", &vl);
     if (tp && route_traceparent(tp, vl, tid) < 0) tp = NULL;
