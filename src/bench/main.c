@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench/report.h"
 #include "bench/run.h"
@@ -22,7 +23,7 @@ static const char usage[] =
     "  [--requests N] [--max-tokens N] [--prompt-tokens N] [--api-key K] [--json FILE]\n"
     "  [--markdown FILE] [--svg DIR]\n"
     "Load generator for llmq gateways (SSE or WebSocket) and OpenAI-compatible servers (SSE).\n"
-    "Every flag can also be set as LLMQ_<FLAG> in the environment. Options:";
+    "Every flag can also be set as LLMQ_<FLAG> in the environment.";
 
 /* Fills the URL and the cost targets from `llmq up`'s state file (src/up/state.c):
  * {"url":..,"redis_url":..,"prefix":..,"children":[{"name":"gateway-0","pid":..},..]}.
@@ -163,6 +164,12 @@ int main(int argc, char **argv)
     int have_res = 0;
 
     log_init("bench");
+    /* one socket per SSE request: lift the soft descriptor limit to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     int rc = cfg_parse(opts, argc, argv, 1, usage, NULL, &e);
     if (rc == 1) return 0;
     if (rc < 0) {

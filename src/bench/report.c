@@ -231,14 +231,12 @@ void report_json(struct buf *out, const struct report_meta *m, const struct benc
         json_object_set_new(o, "tokens", json_integer((json_int_t)w->tokens));
         json_object_set_new(o, "rps", json_real(rate(w->ok, s->window_s)));
         json_object_set_new(o, "tps", json_real(rate(w->tokens, s->window_s)));
-        for (int k = 0; k < STAT_N; k++) {
-            if (!w->h[k].count) continue;
-            char key[32];
-            snprintf(key, sizeof(key), "%s_p50_ms", stat_names[k]);
-            json_object_set_new(o, key, json_real(ms(hist_quantile(&w->h[k], 0.5))));
-            snprintf(key, sizeof(key), "%s_p99_ms", stat_names[k]);
-            json_object_set_new(o, key, json_real(ms(hist_quantile(&w->h[k], 0.99))));
-        }
+        json_object_set_new(o, "error_rate", json_real(share(w->errors, w->ok + w->errors)));
+        json_object_set_new(o, "rejection_rate", json_real(share(w->rejected, w->ok + w->errors)));
+        json_t *wl = json_object();
+        for (int k = 0; k < STAT_N; k++)
+            if (w->h[k].count) json_object_set_new(wl, stat_names[k], hist_json(&w->h[k]));
+        json_object_set_new(o, "latency_ms", wl);
         json_object_set_new(o, "queue_depth", num_or_null(w->queue_depth, w->queue_depth >= 0));
         json_object_set_new(o, "workers", num_or_null(w->workers, w->workers >= 0));
         json_array_append_new(wins, o);
@@ -352,6 +350,25 @@ void report_markdown(struct buf *out, const struct report_meta *m, const struct 
                s->sent ? res->cpu_s * 1e6 / (double)s->sent : 0,
                ms(hist_quantile(&s->send_lag, 0.99)),
                res->saturated ? "; **SATURATED**: " : "", res->saturated ? res->saturated_why : "");
+    if (s->n_w > 1 && s->n_w <= 60) {
+        buf_printf(out, "<details><summary>Per %.4g s window</summary>\n\n", s->window_s);
+        buf_append_str(out, "| t (s) | sent | ok | errors | rejected | tokens/s | TTFT p50 | TTFT p99 | "
+                            "TPOT p50 | E2E p99 | queue depth | workers |\n"
+                            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (int i = 0; i < s->n_w; i++) {
+            const struct stats_window *w = &s->w[i];
+            char qd[24] = "-", wk[24] = "-";
+            if (w->queue_depth >= 0) snprintf(qd, sizeof(qd), "%.0f", w->queue_depth);
+            if (w->workers >= 0) snprintf(wk, sizeof(wk), "%.0f", w->workers);
+            buf_printf(out, "| %.4g | %llu | %llu | %llu | %llu | %.0f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n",
+                       i * s->window_s, (unsigned long long)w->sent, (unsigned long long)w->ok,
+                       (unsigned long long)w->errors, (unsigned long long)w->rejected,
+                       rate(w->tokens, s->window_s), ms(hist_quantile(&w->h[STAT_TTFT], 0.5)),
+                       ms(hist_quantile(&w->h[STAT_TTFT], 0.99)), ms(hist_quantile(&w->h[STAT_TPOT], 0.5)),
+                       ms(hist_quantile(&w->h[STAT_E2E], 0.99)), qd, wk);
+        }
+        buf_append_str(out, "\n</details>\n\n");
+    }
     if (m->svg_link) {
         const char *n = m->name ? m->name : arrival_profile_name(c->arr.profile);
         buf_printf(out, "![latency](%s/%s-latency.svg) ![throughput](%s/%s-throughput.svg)\n"

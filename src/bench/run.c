@@ -45,6 +45,8 @@ struct run {
     char mpath[256];
     int mhave, mbusy;
     uint64_t next_scrape_us, next_registry_us;
+    uv_work_t reg_work;          /* the registry query in flight (reg_busy) */
+    int reg_busy, reg_live;
     /* progress */
     uint64_t next_progress_us, prog_tokens, prog_us;
     int tty;
@@ -317,6 +319,20 @@ static void on_metrics(void *ud, int status, const char *body, size_t len)
     stats_on_scrape(run->st, rel_s(run, clock_mono_us()), q, w);
 }
 
+static void registry_work(uv_work_t *w)
+{
+    struct run *run = w->data;
+    run->reg_live = scrape_redis_workers(run->cfg->scrape.redis, run->cfg->scrape.prefix, NULL, 0);
+}
+
+static void registry_done(uv_work_t *w, int status)
+{
+    struct run *run = w->data;
+    run->reg_busy = 0;
+    if (status == 0 && run->reg_live >= 0 && !run->finished)
+        stats_on_scrape(run->st, rel_s(run, clock_mono_us()), -1, run->reg_live);
+}
+
 static void progress(struct run *run, uint64_t now, int final)
 {
     struct stats *s = run->st;
@@ -385,12 +401,13 @@ static void tick_cb(uv_timer_t *t)
                        2.0, on_metrics, run) == 0)
             run->mbusy = 1;
     }
-    if (c->scrape.redis && *c->scrape.redis && now >= run->next_registry_us) {
-        /* live workers from the registry (a blocking round trip to a local Redis, ~0.2 ms,
-         * once per window) */
+    if (c->scrape.redis && *c->scrape.redis && !run->reg_busy && now >= run->next_registry_us) {
+        /* live workers from the registry: blocking hiredis calls, so on the thread pool,
+         * never on the loop that times the sends */
         run->next_registry_us = now + (uint64_t)(c->window_s * 1e6);
-        int live = scrape_redis_workers(c->scrape.redis, c->scrape.prefix, NULL, 0);
-        if (live >= 0) stats_on_scrape(run->st, rel_s(run, now), -1, live);
+        run->reg_busy = 1;
+        run->reg_work.data = run;
+        if (uv_queue_work(&run->loop, &run->reg_work, registry_work, registry_done) < 0) run->reg_busy = 0;
     }
     if (c->progress && now >= run->next_progress_us) {
         progress(run, now, 0);
@@ -515,7 +532,9 @@ int bench_run(const struct bench_cfg *cfg, struct bench_result *res, struct err 
     } else if (cfg->arr.profile != ARRIVAL_CLOSED && lag_p99_ms > 10) {
         res->saturated = 1;
         snprintf(res->saturated_why, sizeof(res->saturated_why),
-                 "sends were late: p99 %.1f ms after their scheduled time", lag_p99_ms);
+                 "sends were late: p99 %.1f ms after their scheduled time, with the generator at "
+                 "%.0f%% CPU%s", lag_p99_ms, busy * 100,
+                 busy < 0.5 ? " (the machine is oversubscribed)" : "");
     }
     rc = 0;
 out:
