@@ -362,15 +362,17 @@ void stream_fail(struct stream *s, int status, const char *code, const char *mes
 
 /* ---------------------------------------------------------------- bytes out */
 
-static void chunk_begin(struct buf *out, size_t *at)
+/* HTTP/1.0 clients get the raw event stream ended by closing the connection. */
+static void chunk_begin(const struct stream *s, struct buf *out, size_t *at)
 {
     *at = out->len;
-    buf_append(out, "00000000\r\n", 10);
+    if (s->chunked) buf_append(out, "00000000\r\n", 10);
 }
 
 /* Frames what was appended since chunk_begin; drops an empty chunk. */
-static void chunk_end(struct buf *out, size_t at)
+static void chunk_end(const struct stream *s, struct buf *out, size_t at)
 {
+    if (!s->chunked) return;
     size_t n = out->len - at - 10;
     if (n == 0) { out->len = at; out->data[at] = 0; return; }
     static const char hx[] = "0123456789abcdef";
@@ -421,7 +423,7 @@ static void put_timing(struct buf *b, const struct stream *s, json_t *done)
 static void sse_flush(struct stream *s, struct http_conn *c)
 {
     size_t at;
-    chunk_begin(&c->out, &at);
+    chunk_begin(s, &c->out, &at);
     if (s->pend_count) {
         sse_token(&c->out, &s->head, s->chat, s->rid, s->pend_index + s->pend_count - 1,
                   s->pend.data ? s->pend.data : "", s->pend.len, s->chat && !s->role_sent);
@@ -430,7 +432,7 @@ static void sse_flush(struct stream *s, struct http_conn *c)
         s->pend_count = 0;
     }
     if (!s->finished) {
-        chunk_end(&c->out, at);
+        chunk_end(s, &c->out, at);
         return;
     }
     if (s->error_status) {
@@ -447,8 +449,8 @@ static void sse_flush(struct stream *s, struct http_conn *c)
         sse_done(&c->out);
         json_decref(done);
     }
-    chunk_end(&c->out, at);
-    buf_append(&c->out, "0\r\n\r\n", 5);
+    chunk_end(s, &c->out, at);
+    if (s->chunked) buf_append(&c->out, "0\r\n\r\n", 5);
     s->state = STREAM_STATE_ENDED;
 }
 
@@ -556,8 +558,9 @@ static int format_stream(struct stream *s)
     case STREAM_KIND_SSE:
         sse_flush(s, c);
         if (s->state == STREAM_STATE_ENDED) {
+            int keep = s->chunked;
             stream_free(s);
-            conn_request_done(c, 1);
+            conn_request_done(c, keep);
             return 1;
         }
         return 0;
@@ -614,8 +617,11 @@ void stream_start(struct stream *s, long long queue_depth)
     if (!c) return;
     if (s->kind == STREAM_KIND_SSE) {
         struct buf *o = &c->out;
-        buf_append_str(o, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                          "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: ");
+        s->chunked = c->reader.req.http_minor >= 1;
+        buf_append_str(o, s->chunked ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                                       "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: "
+                                     : "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                                       "X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: ");
         buf_append_str(o, s->rid);
         buf_append_str(o, "\r\n\r\n");
         gateway_count_request(s->gw, c->endpoint ? c->endpoint : "other", 200);
@@ -640,9 +646,9 @@ void stream_sweep(struct gateway *gw, uint64_t now_ms)
         if (s->kind == STREAM_KIND_SSE && s->state == STREAM_STATE_LIVE && s->conn && !s->conn->writing &&
             gw->cfg.sse_ping_ms > 0 && now_ms - s->last_write_ms >= (uint64_t)gw->cfg.sse_ping_ms) {
             size_t at;
-            chunk_begin(&s->conn->out, &at);
+            chunk_begin(s, &s->conn->out, &at);
             sse_ping(&s->conn->out);
-            chunk_end(&s->conn->out, at);
+            chunk_end(s, &s->conn->out, at);
             s->last_write_ms = now_ms;
             conn_flush(s->conn);
         }

@@ -46,6 +46,7 @@ struct stream {
     int chat;                  /* chat chunk shapes */
     int include_usage;
     int role_sent;             /* chat: the first delta (with role) was written */
+    int chunked;               /* SSE: chunked framing (HTTP/1.1); else end = close */
     int owned;                 /* this gateway created the job (tokens come by pub/sub) */
     int cancel_on_close;       /* publish a cancel when the client goes away early */
     char rid[72];              /* request id (keys_id_valid) */
