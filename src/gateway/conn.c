@@ -321,8 +321,14 @@ void conn_sweep(struct gateway *gw, uint64_t now_ms)
             continue;
         }
         int idle = !c->streams && !c->busy && !c->writing && !c->out.len;
+        if (idle && c->mode == CONN_MODE_WS && gw->draining && c->ws && !c->close_after_write) {
+            ws_session_close(c->ws, 1001, "gateway draining");   /* going away */
+            c->close_after_write = 1;
+            conn_flush(c);
+            continue;
+        }
         if (idle && gw->cfg.idle_timeout_ms > 0 && now_ms - c->last_active_ms > (uint64_t)gw->cfg.idle_timeout_ms &&
-            (c->mode == CONN_MODE_HTTP || gw->draining)) {
+            c->mode == CONN_MODE_HTTP) {
             conn_close(c);
             continue;
         }
