@@ -52,11 +52,47 @@ void lease_heartbeat(struct worker *w)
     buf_deinit(&j);
 }
 
+/* Consumers of workers long gone (every incarnation has a new id) would pile up in the group.
+ * One that holds nothing and has not touched the stream for an hour is deleted: a live worker
+ * reads or claims every second, and with no pending entries nothing can be lost. */
+#ifndef CONSUMER_GONE_MS
+#define CONSUMER_GONE_MS 3600000LL     /* overridable at build time, for tests */
+#endif
+#ifndef CONSUMER_SWEEP_TICKS
+#define CONSUMER_SWEEP_TICKS 60
+#endif
+
+static void on_consumers(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct worker *w = priv;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || w->stopping) return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *c = r->element[i];
+        const char *name = NULL;
+        long long pending = -1, idle = -1;
+        for (size_t k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements; k += 2) {
+            const redisReply *key = c->element[k], *val = c->element[k + 1];
+            if (key->type != REDIS_REPLY_STRING) continue;
+            if (!strcmp(key->str, "name") && val->type == REDIS_REPLY_STRING) name = val->str;
+            else if (!strcmp(key->str, "pending") && val->type == REDIS_REPLY_INTEGER) pending = val->integer;
+            else if (!strcmp(key->str, "idle") && val->type == REDIS_REPLY_INTEGER) idle = val->integer;
+        }
+        if (name && pending == 0 && idle > CONSUMER_GONE_MS && strcmp(name, w->cfg.id)) {
+            log_info("removing consumer %s from group %s (idle %lld s, nothing pending)", name, KEYS_GROUP, idle / 1000);
+            rconn_command(w->cmd, NULL, NULL, "XGROUP DELCONSUMER %s %s %s", w->jobs_key, KEYS_GROUP, name);
+        }
+    }
+}
+
 void lease_tick(struct worker *w)
 {
+    static unsigned ticks;
     metric_set(w->m_redis_up, rconn_connected(w->cmd));
     if (w->stopping || !rconn_connected(w->cmd)) return;
     refresh_leases(w);
     pull_autoclaim(w);
     lease_heartbeat(w);
+    if (++ticks % CONSUMER_SWEEP_TICKS == 0)
+        rconn_command(w->cmd, on_consumers, w, "XINFO CONSUMERS %s %s", w->jobs_key, KEYS_GROUP);
 }
