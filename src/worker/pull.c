@@ -84,7 +84,8 @@ static int str_is(const redisReply *r, const char *s)
     return r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, s);
 }
 
-static const char *const WORDS_DONE[] = { "done", "failed", "cancelled" };
+/* States after which a redelivered job is acknowledged and skipped (idempotent delivery). */
+static const char *const final_states[] = { "done", "failed", "cancelled" };
 
 /* The second half of the delivery check (HINCRBY attempts came first, same pipeline). */
 static void on_state(redisAsyncContext *ac, void *reply, void *priv)
@@ -110,8 +111,8 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     const redisReply *st = r->element[0];
-    for (size_t i = 0; i < sizeof(WORDS_DONE) / sizeof(WORDS_DONE[0]); i++)
-        if (str_is(st, WORDS_DONE[i])) {
+    for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
+        if (str_is(st, final_states[i])) {
             log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery", st->str);
             metric_add(w->m_jobs_skipped, 1);
             ack_del(w, s->entry);
