@@ -175,7 +175,9 @@ void conn_respond(struct http_conn *c, int status, const char *content_type,
 {
     if (c->closing) return;
     struct buf *o = &c->out;
-    int keep = c->reader.req.keep_alive && !c->gw->draining && status != 400 && status != 413 && status != 431;
+    /* Parse errors (400/413/431 from the reader) clear keep_alive before answering: the rest
+     * of the stream cannot be trusted. A validation 400 keeps the connection. */
+    int keep = c->reader.req.keep_alive && !c->gw->draining;
     buf_reserve(o, body_len + 256);
     http_append_status(o, status);
     if (content_type) buf_printf(o, "Content-Type: %s\r\n", content_type);

@@ -161,6 +161,7 @@ static void on_tick(uv_timer_t *t)
     stream_sweep(gw, now);
     if (n % 5 == 0) conn_sweep(gw, now);
     fanout_kick(gw);
+    if (gw->dirty) stream_flush_dirty(gw);   /* the check phase would only run after the next poll */
     if (gw->draining) {
         int busy = 0;
         for (struct http_conn *c = gw->conns; c; c = c->next)
