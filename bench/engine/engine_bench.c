@@ -71,6 +71,8 @@ struct result {
     double weight_mb;
     int pp_n, tg_n, bt_n;
     double pp[4], tg[4];       /* per opts.threads[] */
+    double tg_cpu[4];          /* process CPU time / (wall time x threads) during tg: ~1 on an
+                                * idle machine (the pool spins), low when others took the CPUs */
     double bt[4];              /* per opts.batches[], at the largest thread count */
     double load_s;
 };
@@ -193,8 +195,11 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         if (rc == 0) rc = run_tg(c, 2, hp->n_vocab, logits, &tps);
         for (int k = 0; k < reps && rc == 0; k++) rc = run_pp(c, r->pp_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->pp[ti] = median(v, reps);
+        double cpu0 = clock_cpu_s();
+        uint64_t w0 = clock_mono_ns();
         for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->tg[ti] = median(v, reps);
+        r->tg_cpu[ti] = (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / o->threads[ti];
         if (ti == o->n_threads - 1) {      /* batched decode at the largest thread count */
             for (int bi = 0; bi < o->n_batches && rc == 0; bi++) {
                 for (int k = 0; k < reps && rc == 0; k++)
@@ -242,7 +247,7 @@ static const char usage[] =
     "  --pp-big N --tg-big N --bt-steps-big N   for models >= --big-mb MB of weights (64 / 16 / 8)\n"
     "  --bt-steps N       batched decode steps (default 32), --bt-prompt N prompt per sequence (16)\n"
     "  --reps N           repetitions, median (default 3; 1 for big models)\n"
-    "  --big-mb MB        default 500\n"
+    "  --big-mb MB        default 300 (the 1B-class models)\n"
     "  --bandwidth-mb MB  buffer for the bandwidth test (default 512; 0 = skip)\n"
     "LABEL picks the llama.cpp figures to print alongside (e.g. '1B Q4_K_M', 'tiny-random-llama-d256-q8_0').";
 
@@ -250,7 +255,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "mkmodel")) return llama_cli_mkmodel(argc - 1, argv + 1);
 
-    struct opts o = { { 1, 2 }, 2, { 1, 4, 16 }, 3, 128, 64, 64, 16, 32, 8, 16, 3, 500.0 };
+    struct opts o = { { 1, 2 }, 2, { 1, 4, 16 }, 3, 128, 64, 64, 16, 32, 8, 16, 3, 300.0 };
     long bw_mb = 512;
     const char *models[64];
     int n_models = 0;
@@ -310,9 +315,10 @@ int main(int argc, char **argv)
     char a[32], b[32], c[32], d[32], f[32];
     printf("## Prompt and generation, tokens/s (llama.cpp in brackets)\n\n");
     printf("| model | type | weights MB |");
-    for (int ti = 0; ti < o.n_threads; ti++) printf(" pp t=%d | tg t=%d | tg bound t=%d |", o.threads[ti], o.threads[ti], o.threads[ti]);
+    for (int ti = 0; ti < o.n_threads; ti++)
+        printf(" pp t=%d | tg t=%d | tg bound t=%d | cpu t=%d |", o.threads[ti], o.threads[ti], o.threads[ti], o.threads[ti]);
     printf(" tokens pp/tg |\n|---|---|---:|");
-    for (int ti = 0; ti < o.n_threads; ti++) printf("---:|---:|---:|");
+    for (int ti = 0; ti < o.n_threads; ti++) printf("---:|---:|---:|---:|");
     printf("---|\n");
     for (int mi = 0; mi < n_models; mi++) {
         const struct result *r = &res[mi];
@@ -330,11 +336,14 @@ int main(int argc, char **argv)
             fmt(d, sizeof(d), rf && k < 2 ? rf->tg[k] : 0);
             double bound = bw[ti] > 0 && r->weight_mb > 0 ? bw[ti] * 1e3 / r->weight_mb : 0;
             fmt(f, sizeof(f), bound);
-            printf(" %s [%s] | %s [%s] | %s (%.0f%%) |", a, b, c, d, f, bound > 0 ? 100 * r->tg[ti] / bound : 0);
+            printf(" %s [%s] | %s [%s] | %s (%.0f%%) | %.0f%% |", a, b, c, d, f,
+                   bound > 0 ? 100 * r->tg[ti] / bound : 0, 100 * r->tg_cpu[ti]);
         }
         printf(" %d/%d |\n", r->pp_n, r->tg_n);
     }
-    printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached.\n\n");
+    printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached.\n"
+           "'cpu' = CPU time the benchmark got during tg / (wall time x threads): near 100%% on an idle\n"
+           "machine; lower means other processes held the cores and the row's figures are low.\n\n");
 
     printf("## Batched decode, %d threads: total decode tokens/s with B sequences (llama.cpp in brackets)\n\n",
            o.threads[o.n_threads - 1]);
