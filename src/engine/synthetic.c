@@ -19,30 +19,30 @@
 #define FAIL_MARKER "[[synthetic:fail]]"
 
 static const char *const words[] = {
-    " the", " of", " and", " a", " to", " in", " is", " you", " that", " it",
-    " he", " was", " for", " on", " are", " as", " with", " his", " they", " I",
-    " at", " be", " this", " have", " from", " or", " one", " had", " by", " word",
-    " but", " not", " what", " all", " were", " we", " when", " your", " can", " said",
-    " there", " use", " an", " each", " which", " she", " do", " how", " their", " if",
-    " will", " up", " other", " about", " out", " many", " then", " them", " these", " so",
-    " queue", " token", " café", " naïve",
+    " the",   " of",    " and",   " a",     " to",    " in",   " is",   " you",  " that",  " it",
+    " he",    " was",   " for",   " on",    " are",   " as",   " with", " his",  " they",  " I",
+    " at",    " be",    " this",  " have",  " from",  " or",   " one",  " had",  " by",    " word",
+    " but",   " not",   " what",  " all",   " were",  " we",   " when", " your", " can",   " said",
+    " there", " use",   " an",    " each",  " which", " she",  " do",   " how",  " their", " if",
+    " will",  " up",    " other", " about", " out",   " many", " then", " them", " these", " so",
+    " queue", " token", " café",  " naïve",
 };
 #define N_WORDS ((int)(sizeof(words) / sizeof(words[0])))
 
 struct synthetic {
-    uint64_t step_ns;          /* fixed cost of one step */
-    double prefill_ns;         /* extra cost per prompt token of a joining sequence */
-    int ctx_len;               /* 0 = unlimited */
+    uint64_t step_ns;  /* fixed cost of one step */
+    double prefill_ns; /* extra cost per prompt token of a joining sequence */
+    int ctx_len;       /* 0 = unlimited */
 };
 
 struct synthetic_seq {
-    const struct engine_ops *ops;   /* must be first (engine.h) */
-    uint64_t rng;              /* xorshift64* state, never 0 */
+    const struct engine_ops *ops; /* must be first (engine.h) */
+    uint64_t rng;                 /* xorshift64* state, never 0 */
     int prompt_tokens;
     int max_tokens;
     int generated;
-    int prefilled;             /* 0 until its first step */
-    int fail;                  /* FAIL_MARKER seen */
+    int prefilled; /* 0 until its first step */
+    int fail;      /* FAIL_MARKER seen */
 };
 
 extern const struct engine_ops synthetic_engine_ops;
@@ -58,7 +58,8 @@ static uint64_t splitmix64(uint64_t x)
 /* FNV-1a over the bytes, continuing from h. */
 static uint64_t fnv(uint64_t h, const char *s)
 {
-    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
     return h;
 }
 
@@ -95,7 +96,8 @@ static int syn_seq_new(struct engine *eng, const struct engine_request *req,
 {
     struct synthetic *s = eng->impl;
     if (req->max_tokens < 1) return err_set(e, -EINVAL, "synthetic: max_tokens must be >= 1");
-    if (!req->prompt && req->n_messages < 1) return err_set(e, LLMQ_EFORMAT, "synthetic: no prompt and no messages");
+    if (!req->prompt && req->n_messages < 1)
+        return err_set(e, LLMQ_EFORMAT, "synthetic: no prompt and no messages");
     uint64_t h = 0xCBF29CE484222325ull;
     int words_n = 0, fail = 0;
     if (req->prompt) {
@@ -106,13 +108,15 @@ static int syn_seq_new(struct engine *eng, const struct engine_request *req,
         for (int i = 0; i < req->n_messages; i++) {
             h = fnv(fnv(h, req->messages[i].role), ":");
             h = fnv(fnv(h, req->messages[i].content), "\n");
-            words_n += count_words(req->messages[i].content) + 1;   /* + one for the role */
-            fail |= req->messages[i].content && strstr(req->messages[i].content, FAIL_MARKER) != NULL;
+            words_n += count_words(req->messages[i].content) + 1; /* + one for the role */
+            fail |=
+                req->messages[i].content && strstr(req->messages[i].content, FAIL_MARKER) != NULL;
         }
     }
     if (words_n < 1) words_n = 1;
     if (s->ctx_len > 0 && words_n + req->max_tokens > s->ctx_len)
-        return err_set(e, LLMQ_ETOOLARGE, "synthetic: %d prompt tokens + %d max_tokens exceed the context of %d",
+        return err_set(e, LLMQ_ETOOLARGE,
+                       "synthetic: %d prompt tokens + %d max_tokens exceed the context of %d",
                        words_n, req->max_tokens, s->ctx_len);
     struct synthetic_seq *q = malloc(sizeof(*q));
     if (!q) return err_set(e, -ENOMEM, "synthetic: out of memory");
@@ -138,14 +142,15 @@ static void syn_seq_free(struct engine *eng, struct engine_seq *seq)
     free(seq);
 }
 
-static int syn_step(struct engine *eng, struct engine_seq *const *seqs, int n, struct engine_output *out)
+static int syn_step(struct engine *eng, struct engine_seq *const *seqs, int n,
+                    struct engine_output *out)
 {
     struct synthetic *s = eng->impl;
     if (n < 0 || n > eng->max_batch) return -EINVAL;
     if (n == 0) return 0;
     /* The step's cost is measured from its start (absolute deadline), so the loop below is
      * part of it; with both costs 0 nothing reads the clock: a step makes no syscall. */
-    struct timespec start = { 0, 0 };
+    struct timespec start = {0, 0};
     int timed = s->step_ns > 0 || s->prefill_ns > 0;
     if (timed) clock_gettime(CLOCK_MONOTONIC, &start);
     uint64_t joined_tokens = 0;
@@ -156,7 +161,8 @@ static int syn_step(struct engine *eng, struct engine_seq *const *seqs, int n, s
             joined_tokens += (uint64_t)q->prompt_tokens;
         }
         if (q->fail) {
-            out[i] = (struct engine_output){ .text = "", .text_len = 0, .token_id = -1, .finish = ENGINE_FINISH_ERROR };
+            out[i] = (struct engine_output){
+                .text = "", .text_len = 0, .token_id = -1, .finish = ENGINE_FINISH_ERROR};
             continue;
         }
         q->rng ^= q->rng >> 12;
@@ -172,8 +178,10 @@ static int syn_step(struct engine *eng, struct engine_seq *const *seqs, int n, s
     uint64_t cost_ns = s->step_ns + (uint64_t)(s->prefill_ns * (double)joined_tokens);
     if (!timed || cost_ns == 0) return 0;
     uint64_t until = (uint64_t)start.tv_sec * 1000000000ull + (uint64_t)start.tv_nsec + cost_ns;
-    struct timespec ts = { .tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull) };
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000000ull),
+                          .tv_nsec = (long)(until % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
     return 0;
 }
 

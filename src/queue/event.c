@@ -17,16 +17,19 @@ static int kind_valid(int c)
 static const char *rules(enum event_kind kind, uint32_t index, uint32_t count)
 {
     switch (kind) {
-    case EVENT_KIND_TOKENS: return count == 0 ? "token record with count 0" : NULL;
+    case EVENT_KIND_TOKENS:
+        return count == 0 ? "token record with count 0" : NULL;
     case EVENT_KIND_DONE:
-    case EVENT_KIND_ERROR: return count != 0 ? "count must be 0" : NULL;
-    case EVENT_KIND_RUNNING: return (index || count) ? "running record needs index 0, count 0" : NULL;
+    case EVENT_KIND_ERROR:
+        return count != 0 ? "count must be 0" : NULL;
+    case EVENT_KIND_RUNNING:
+        return (index || count) ? "running record needs index 0, count 0" : NULL;
     }
     return "unknown kind";
 }
 
-int event_append(struct buf *b, enum event_kind kind, const char *id, size_t id_len,
-                 uint32_t index, uint32_t count, const char *payload, size_t len)
+int event_append(struct buf *b, enum event_kind kind, const char *id, size_t id_len, uint32_t index,
+                 uint32_t count, const char *payload, size_t len)
 {
     if (!kind_valid((int)kind) || !keys_id_valid(id, id_len) || rules(kind, index, count) ||
         len > EVENT_PAYLOAD_MAX || (len && !payload))
@@ -51,8 +54,8 @@ void event_reader_init(struct event_reader *r, const char *msg, size_t len)
 }
 
 /* Parses a decimal at msg[*pos..) up to `stop`; no sign, no leading zero, <= max. */
-static int number(const struct event_reader *r, size_t *pos, char stop, uint64_t max,
-                  uint64_t *out, const char *what, struct err *e)
+static int number(const struct event_reader *r, size_t *pos, char stop, uint64_t max, uint64_t *out,
+                  const char *what, struct err *e)
 {
     size_t p = *pos, start = p;
     uint64_t v = 0;
@@ -65,8 +68,7 @@ static int number(const struct event_reader *r, size_t *pos, char stop, uint64_t
         v = v * 10 + d;
         p++;
     }
-    if (p == start)
-        return err_set(e, LLMQ_EFORMAT, "event at byte %zu: expected %s", start, what);
+    if (p == start) return err_set(e, LLMQ_EFORMAT, "event at byte %zu: expected %s", start, what);
     if (r->msg[start] == '0' && p - start > 1)
         return err_set(e, LLMQ_EFORMAT, "event at byte %zu: %s has a leading zero", start, what);
     if (p >= r->len)
@@ -88,7 +90,8 @@ int event_next(struct event_reader *r, struct event *ev, struct err *e)
     ev->kind = (enum event_kind)r->msg[p];
     p += 2;
     size_t id_start = p;
-    while (p < r->len && r->msg[p] != ' ' && p - id_start <= KEYS_ID_MAX) p++;
+    while (p < r->len && r->msg[p] != ' ' && p - id_start <= KEYS_ID_MAX)
+        p++;
     if (p >= r->len || r->msg[p] != ' ' || !keys_id_valid(r->msg + id_start, p - id_start))
         return err_set(e, LLMQ_EFORMAT, "event at byte %zu: bad request id", id_start);
     ev->id = r->msg + id_start;
@@ -102,10 +105,12 @@ int event_next(struct event_reader *r, struct event *ev, struct err *e)
     const char *why = rules(ev->kind, (uint32_t)index, (uint32_t)count);
     if (why) return err_set(e, LLMQ_EFORMAT, "event at byte %zu: %s", r->off, why);
     if (len >= r->len - p)
-        return err_set(e, LLMQ_EFORMAT, "event at byte %zu: payload of %llu bytes runs past the message",
-                       p, (unsigned long long)len);
+        return err_set(e, LLMQ_EFORMAT,
+                       "event at byte %zu: payload of %llu bytes runs past the message", p,
+                       (unsigned long long)len);
     if (r->msg[p + len] != '\n')
-        return err_set(e, LLMQ_EFORMAT, "event at byte %zu: expected newline after payload", p + (size_t)len);
+        return err_set(e, LLMQ_EFORMAT, "event at byte %zu: expected newline after payload",
+                       p + (size_t)len);
     ev->index = (uint32_t)index;
     ev->count = (uint32_t)count;
     ev->payload = r->msg + p;

@@ -14,36 +14,36 @@
 #include "common/err.h"
 
 enum event_kind {
-    EVENT_KIND_TOKENS = 't',   /* index = first token index, count >= 1, payload = text */
-    EVENT_KIND_DONE = 'd',     /* index = tokens generated, count = 0, payload = done JSON */
-    EVENT_KIND_ERROR = 'e',    /* index = tokens sent so far, count = 0, payload = error JSON */
-    EVENT_KIND_RUNNING = 'r',  /* index = 0, count = 0, payload = running JSON */
+    EVENT_KIND_TOKENS = 't',  /* index = first token index, count >= 1, payload = text */
+    EVENT_KIND_DONE = 'd',    /* index = tokens generated, count = 0, payload = done JSON */
+    EVENT_KIND_ERROR = 'e',   /* index = tokens sent so far, count = 0, payload = error JSON */
+    EVENT_KIND_RUNNING = 'r', /* index = 0, count = 0, payload = running JSON */
 };
 
-#define EVENT_PAYLOAD_MAX (64u << 20)   /* a record's payload is at most 64 MiB */
+#define EVENT_PAYLOAD_MAX (64u << 20) /* a record's payload is at most 64 MiB */
 
 /* One decoded record. Views point into the message given to event_reader_init and are
  * valid as long as it is. */
 struct event {
     enum event_kind kind;
-    const char *id;            /* request id, keys_id_valid, not NUL-terminated */
+    const char *id; /* request id, keys_id_valid, not NUL-terminated */
     size_t id_len;
     uint32_t index;
     uint32_t count;
-    const char *payload;       /* payload_len bytes, not NUL-terminated (may be empty) */
+    const char *payload; /* payload_len bytes, not NUL-terminated (may be empty) */
     size_t payload_len;
 };
 
 /* Appends one record to b. id must be keys_id_valid and the kind/index/count rules above
  * hold (checked: returns -EINVAL and appends nothing otherwise); payload may be NULL when
  * len is 0. */
-int event_append(struct buf *b, enum event_kind kind, const char *id, size_t id_len,
-                 uint32_t index, uint32_t count, const char *payload, size_t len);
+int event_append(struct buf *b, enum event_kind kind, const char *id, size_t id_len, uint32_t index,
+                 uint32_t count, const char *payload, size_t len);
 
 struct event_reader {
-    const char *msg;           /* borrowed: the whole message */
+    const char *msg; /* borrowed: the whole message */
     size_t len;
-    size_t off;                /* offset of the next record */
+    size_t off; /* offset of the next record */
 };
 
 /* Starts reading msg[0..len). The message is borrowed and must outlive the events read. */

@@ -27,7 +27,8 @@ void job_request_deinit(struct job_request *r)
         free(r->messages[i].content);
     }
     free(r->messages);
-    for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    for (int i = 0; i < r->n_stop; i++)
+        free(r->stop[i]);
     free(r->model);
     job_request_init(r);
 }
@@ -37,25 +38,29 @@ void job_request_deinit(struct job_request *r)
 /* One table of ranges used by both directions, so encode never writes what decode rejects. */
 static int check(const struct job_request *r, struct err *e)
 {
-#define RANGE(f, lo, hi) \
-    if (!(r->f >= (lo) && r->f <= (hi))) \
-        return err_set(e, -EINVAL, "req." #f ": must be a number in " #lo ".." #hi)
+#define RANGE(f, lo, hi)                                                                           \
+    if (!(r->f >= (lo) && r->f <= (hi)))                                                           \
+    return err_set(e, -EINVAL, "req." #f ": must be a number in " #lo ".." #hi)
     if (r->kind != JOB_KIND_COMPLETION && r->kind != JOB_KIND_CHAT)
         return err_set(e, -EINVAL, "req.kind: must be \"completion\" or \"chat\"");
     if (r->kind == JOB_KIND_COMPLETION && !r->prompt)
         return err_set(e, -EINVAL, "req.prompt: required for kind \"completion\"");
-    if (r->kind == JOB_KIND_CHAT && (r->n_messages < 1 || r->n_messages > JOB_MESSAGES_MAX || !r->messages))
-        return err_set(e, -EINVAL, "req.messages: must be a list of 1..%d messages", JOB_MESSAGES_MAX);
+    if (r->kind == JOB_KIND_CHAT &&
+        (r->n_messages < 1 || r->n_messages > JOB_MESSAGES_MAX || !r->messages))
+        return err_set(e, -EINVAL, "req.messages: must be a list of 1..%d messages",
+                       JOB_MESSAGES_MAX);
     if (r->kind == JOB_KIND_CHAT)
         for (int i = 0; i < r->n_messages; i++) {
             const char *role = r->messages[i].role;
             if (!role || !*role || strlen(role) > 32)
-                return err_set(e, -EINVAL, "req.messages[%d].role: must be a string of 1..32 bytes", i);
+                return err_set(e, -EINVAL, "req.messages[%d].role: must be a string of 1..32 bytes",
+                               i);
             if (!r->messages[i].content)
                 return err_set(e, -EINVAL, "req.messages[%d].content: must be a string", i);
         }
     if (r->max_tokens < 1 || r->max_tokens > JOB_MAX_TOKENS_MAX)
-        return err_set(e, -EINVAL, "req.max_tokens: must be an integer in 1..%d", JOB_MAX_TOKENS_MAX);
+        return err_set(e, -EINVAL, "req.max_tokens: must be an integer in 1..%d",
+                       JOB_MAX_TOKENS_MAX);
     RANGE(temperature, 0, 2);
     RANGE(top_p, 0, 1);
     RANGE(min_p, 0, 1);
@@ -65,12 +70,14 @@ static int check(const struct job_request *r, struct err *e)
         return err_set(e, -EINVAL, "req.repetition_penalty: must be a number in (0, 10]");
     if (r->top_k < 0) return err_set(e, -EINVAL, "req.top_k: must be an integer >= 0");
     if (r->seed > (uint64_t)INT64_MAX) return err_set(e, -EINVAL, "req.seed: must be in 0..2^63-1");
-    if (r->deadline_us > (uint64_t)INT64_MAX) return err_set(e, -EINVAL, "req.deadline_us: must be in 0..2^63-1");
+    if (r->deadline_us > (uint64_t)INT64_MAX)
+        return err_set(e, -EINVAL, "req.deadline_us: must be in 0..2^63-1");
     if (r->n_stop < 0 || r->n_stop > JOB_STOP_MAX)
         return err_set(e, -EINVAL, "req.stop: at most %d strings", JOB_STOP_MAX);
     for (int i = 0; i < r->n_stop; i++)
         if (!r->stop[i] || !*r->stop[i] || strlen(r->stop[i]) > JOB_STOP_LEN_MAX)
-            return err_set(e, -EINVAL, "req.stop[%d]: must be a string of 1..%d bytes", i, JOB_STOP_LEN_MAX);
+            return err_set(e, -EINVAL, "req.stop[%d]: must be a string of 1..%d bytes", i,
+                           JOB_STOP_LEN_MAX);
     return 0;
 #undef RANGE
 }
@@ -92,8 +99,8 @@ int job_encode(const struct job_request *r, struct buf *out, struct err *e)
     if (r->kind == JOB_KIND_CHAT) {
         json_t *a = json_array();
         for (int i = 0; i < r->n_messages; i++)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "role", r->messages[i].role,
-                                               "content", r->messages[i].content));
+            json_array_append_new(a, json_pack("{s:s,s:s}", "role", r->messages[i].role, "content",
+                                               r->messages[i].content));
         json_object_set_new(o, "messages", a);
     } else {
         json_object_set_new(o, "prompt", json_string(r->prompt));
@@ -105,7 +112,8 @@ int job_encode(const struct job_request *r, struct buf *out, struct err *e)
     json_object_set_new(o, "min_p", json_real(r->min_p));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
     json_t *stop = json_array();
-    for (int i = 0; i < r->n_stop; i++) json_array_append_new(stop, json_string(r->stop[i]));
+    for (int i = 0; i < r->n_stop; i++)
+        json_array_append_new(stop, json_string(r->stop[i]));
     json_object_set_new(o, "stop", stop);
     json_object_set_new(o, "presence_penalty", json_real(r->presence_penalty));
     json_object_set_new(o, "frequency_penalty", json_real(r->frequency_penalty));
@@ -117,7 +125,9 @@ int job_encode(const struct job_request *r, struct buf *out, struct err *e)
     int bad = 0;
     if (r->kind == JOB_KIND_COMPLETION && !json_object_get(o, "prompt")) bad = 1;
     if (!json_object_get(o, "model")) bad = 1;
-    if (r->kind == JOB_KIND_CHAT && json_array_size(json_object_get(o, "messages")) != (size_t)r->n_messages) bad = 1;
+    if (r->kind == JOB_KIND_CHAT &&
+        json_array_size(json_object_get(o, "messages")) != (size_t)r->n_messages)
+        bad = 1;
     if (json_array_size(stop) != (size_t)r->n_stop) bad = 1;
     if (bad) {
         json_decref(o);
@@ -141,7 +151,8 @@ static int get_number(json_t *o, const char *name, double *dst, struct err *e)
     return 0;
 }
 
-static int get_int(json_t *o, const char *name, long long lo, long long hi, long long *dst, struct err *e)
+static int get_int(json_t *o, const char *name, long long lo, long long hi, long long *dst,
+                   struct err *e)
 {
     json_t *v = json_object_get(o, name);
     if (!v || json_is_null(v)) return 0;
@@ -158,9 +169,12 @@ static int decode(struct job_request *r, json_t *o, struct err *e)
     json_t *v = json_object_get(o, "kind");
     if (v && !json_is_null(v)) {
         const char *k = json_string_value(v);
-        if (k && !strcmp(k, "completion")) r->kind = JOB_KIND_COMPLETION;
-        else if (k && !strcmp(k, "chat")) r->kind = JOB_KIND_CHAT;
-        else return err_set(e, LLMQ_EFORMAT, "req.kind: must be \"completion\" or \"chat\"");
+        if (k && !strcmp(k, "completion"))
+            r->kind = JOB_KIND_COMPLETION;
+        else if (k && !strcmp(k, "chat"))
+            r->kind = JOB_KIND_CHAT;
+        else
+            return err_set(e, LLMQ_EFORMAT, "req.kind: must be \"completion\" or \"chat\"");
     }
     if (r->kind == JOB_KIND_COMPLETION) {
         v = json_object_get(o, "prompt");
@@ -169,18 +183,23 @@ static int decode(struct job_request *r, json_t *o, struct err *e)
     } else {
         v = json_object_get(o, "messages");
         if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > JOB_MESSAGES_MAX)
-            return err_set(e, LLMQ_EFORMAT, "req.messages: must be a list of 1..%d messages", JOB_MESSAGES_MAX);
+            return err_set(e, LLMQ_EFORMAT, "req.messages: must be a list of 1..%d messages",
+                           JOB_MESSAGES_MAX);
         r->messages = xcalloc(json_array_size(v), sizeof(*r->messages));
         size_t i;
         json_t *m;
-        json_array_foreach(v, i, m) {
+        json_array_foreach(v, i, m)
+        {
             json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
-            if (!json_is_string(role) || json_string_length(role) < 1 || json_string_length(role) > 32)
-                return err_set(e, LLMQ_EFORMAT, "req.messages[%zu].role: must be a string of 1..32 bytes", i);
+            if (!json_is_string(role) || json_string_length(role) < 1 ||
+                json_string_length(role) > 32)
+                return err_set(e, LLMQ_EFORMAT,
+                               "req.messages[%zu].role: must be a string of 1..32 bytes", i);
             if (!json_is_string(content))
                 return err_set(e, LLMQ_EFORMAT, "req.messages[%zu].content: must be a string", i);
             r->messages[i].role = xstrndup(json_string_value(role), json_string_length(role));
-            r->messages[i].content = xstrndup(json_string_value(content), json_string_length(content));
+            r->messages[i].content =
+                xstrndup(json_string_value(content), json_string_length(content));
             r->n_messages = (int)i + 1;
         }
     }
@@ -208,15 +227,19 @@ static int decode(struct job_request *r, json_t *o, struct err *e)
     if ((rc = get_number(o, "repetition_penalty", &r->repetition_penalty, e)) < 0) return rc;
     v = json_object_get(o, "stop");
     if (json_is_string(v)) {
-        if (json_string_length(v) > 0) r->stop[r->n_stop++] = xstrndup(json_string_value(v), json_string_length(v));
+        if (json_string_length(v) > 0)
+            r->stop[r->n_stop++] = xstrndup(json_string_value(v), json_string_length(v));
     } else if (json_is_array(v)) {
         if (json_array_size(v) > JOB_STOP_MAX)
             return err_set(e, LLMQ_EFORMAT, "req.stop: at most %d strings", JOB_STOP_MAX);
         size_t i;
         json_t *s;
-        json_array_foreach(v, i, s) {
-            if (!json_is_string(s) || json_string_length(s) < 1 || json_string_length(s) > JOB_STOP_LEN_MAX)
-                return err_set(e, LLMQ_EFORMAT, "req.stop[%zu]: must be a string of 1..%d bytes", i, JOB_STOP_LEN_MAX);
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_string(s) || json_string_length(s) < 1 ||
+                json_string_length(s) > JOB_STOP_LEN_MAX)
+                return err_set(e, LLMQ_EFORMAT, "req.stop[%zu]: must be a string of 1..%d bytes", i,
+                               JOB_STOP_LEN_MAX);
             r->stop[r->n_stop++] = xstrndup(json_string_value(s), json_string_length(s));
         }
     } else if (v && !json_is_null(v)) {
@@ -238,7 +261,8 @@ int job_decode(struct job_request *r, const char *json, size_t len, struct err *
     job_request_init(r);
     json_error_t je;
     json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) return err_set(e, LLMQ_EFORMAT, "req: invalid JSON at byte %d: %s", je.position, je.text);
+    if (!o)
+        return err_set(e, LLMQ_EFORMAT, "req: invalid JSON at byte %d: %s", je.position, je.text);
     int rc = decode(r, o, e);
     json_decref(o);
     if (rc < 0) job_request_deinit(r);

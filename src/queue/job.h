@@ -14,13 +14,13 @@
 
 enum job_kind { JOB_KIND_COMPLETION, JOB_KIND_CHAT };
 
-#define JOB_STOP_MAX 4                 /* stop strings per request (OpenAI's limit) */
-#define JOB_STOP_LEN_MAX 256           /* bytes per stop string */
-#define JOB_MESSAGES_MAX 4096          /* chat messages per request */
-#define JOB_MAX_TOKENS_MAX 1048576     /* upper bound accepted for max_tokens */
+#define JOB_STOP_MAX 4             /* stop strings per request (OpenAI's limit) */
+#define JOB_STOP_LEN_MAX 256       /* bytes per stop string */
+#define JOB_MESSAGES_MAX 4096      /* chat messages per request */
+#define JOB_MAX_TOKENS_MAX 1048576 /* upper bound accepted for max_tokens */
 
 struct job_message {
-    char *role;                /* "system", "user", "assistant", ... (1..32 bytes) */
+    char *role; /* "system", "user", "assistant", ... (1..32 bytes) */
     char *content;
 };
 
@@ -29,23 +29,23 @@ struct job_message {
  * its own memory and then must not call job_request_deinit. */
 struct job_request {
     enum job_kind kind;
-    char *prompt;                      /* completion: the prompt (may be ""); NULL for chat */
-    struct job_message *messages;      /* chat: n_messages >= 1; NULL for completion */
+    char *prompt;                 /* completion: the prompt (may be ""); NULL for chat */
+    struct job_message *messages; /* chat: n_messages >= 1; NULL for completion */
     int n_messages;
-    int max_tokens;                    /* 1..JOB_MAX_TOKENS_MAX */
-    double temperature;                /* 0..2; 0 = greedy */
-    double top_p;                      /* 0..1; 1 = off */
-    int top_k;                         /* >= 0; 0 = off */
-    double min_p;                      /* 0..1; 0 = off */
-    uint64_t seed;                     /* 0..2^63-1; always set by the gateway */
-    char *stop[JOB_STOP_MAX];          /* n_stop non-empty strings, each <= JOB_STOP_LEN_MAX */
+    int max_tokens;           /* 1..JOB_MAX_TOKENS_MAX */
+    double temperature;       /* 0..2; 0 = greedy */
+    double top_p;             /* 0..1; 1 = off */
+    int top_k;                /* >= 0; 0 = off */
+    double min_p;             /* 0..1; 0 = off */
+    uint64_t seed;            /* 0..2^63-1; always set by the gateway */
+    char *stop[JOB_STOP_MAX]; /* n_stop non-empty strings, each <= JOB_STOP_LEN_MAX */
     int n_stop;
-    double presence_penalty;           /* -2..2; 0 = off */
-    double frequency_penalty;          /* -2..2; 0 = off */
-    double repetition_penalty;         /* (0, 10]; 1 = off */
-    int priority;                      /* higher first; any int */
-    uint64_t deadline_us;              /* unix epoch us; 0 = none */
-    char *model;                       /* requested model name; NULL or "" = any */
+    double presence_penalty;   /* -2..2; 0 = off */
+    double frequency_penalty;  /* -2..2; 0 = off */
+    double repetition_penalty; /* (0, 10]; 1 = off */
+    int priority;              /* higher first; any int */
+    uint64_t deadline_us;      /* unix epoch us; 0 = none */
+    char *model;               /* requested model name; NULL or "" = any */
 };
 
 /* Zeroes r and sets the neutral values (max_tokens 16, top_p 1, repetition_penalty 1). */

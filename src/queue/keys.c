@@ -44,13 +44,34 @@ static int with_id(const struct keys *k, const char *what, const char *id, char 
     return snprintf(out, KEYS_MAX, "%s%s%s", k->prefix, what, id);
 }
 
-int keys_jobs(const struct keys *k, char *out) { return plain(k, "jobs", out); }
-int keys_dlq(const struct keys *k, char *out) { return plain(k, "dlq", out); }
-int keys_cancel(const struct keys *k, char *out) { return plain(k, "cancel", out); }
-int keys_workers(const struct keys *k, char *out) { return plain(k, "workers", out); }
-int keys_job(const struct keys *k, const char *id, char *out) { return with_id(k, "job:", id, out); }
-int keys_out(const struct keys *k, const char *id, char *out) { return with_id(k, "out:", id, out); }
-int keys_gw(const struct keys *k, const char *gw_id, char *out) { return with_id(k, "gw:", gw_id, out); }
+int keys_jobs(const struct keys *k, char *out)
+{
+    return plain(k, "jobs", out);
+}
+int keys_dlq(const struct keys *k, char *out)
+{
+    return plain(k, "dlq", out);
+}
+int keys_cancel(const struct keys *k, char *out)
+{
+    return plain(k, "cancel", out);
+}
+int keys_workers(const struct keys *k, char *out)
+{
+    return plain(k, "workers", out);
+}
+int keys_job(const struct keys *k, const char *id, char *out)
+{
+    return with_id(k, "job:", id, out);
+}
+int keys_out(const struct keys *k, const char *id, char *out)
+{
+    return with_id(k, "out:", id, out);
+}
+int keys_gw(const struct keys *k, const char *gw_id, char *out)
+{
+    return with_id(k, "gw:", gw_id, out);
+}
 int keys_worker(const struct keys *k, const char *worker_id, char *out)
 {
     return with_id(k, "worker:", worker_id, out);

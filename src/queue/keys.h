@@ -6,12 +6,12 @@
 
 #include <stddef.h>
 
-#define KEYS_PREFIX_MAX 64     /* bytes of prefix */
-#define KEYS_ID_MAX 64         /* bytes of a request / gateway / worker id */
-#define KEYS_MAX 512           /* a buffer of this size holds any key built here */
+#define KEYS_PREFIX_MAX 64 /* bytes of prefix */
+#define KEYS_ID_MAX 64     /* bytes of a request / gateway / worker id */
+#define KEYS_MAX 512       /* a buffer of this size holds any key built here */
 
 struct keys {
-    char prefix[KEYS_PREFIX_MAX + 1];   /* NUL-terminated copy */
+    char prefix[KEYS_PREFIX_MAX + 1]; /* NUL-terminated copy */
     size_t prefix_len;
 };
 
@@ -25,13 +25,13 @@ int keys_id_valid(const char *s, size_t n);
 
 /* Builders: write the NUL-terminated key into out (KEYS_MAX bytes) and return its length,
  * or -EINVAL when an id argument is not keys_id_valid (nothing useful is written then). */
-int keys_jobs(const struct keys *k, char *out);                       /* P jobs   (stream) */
-int keys_dlq(const struct keys *k, char *out);                        /* P dlq    (stream) */
-int keys_cancel(const struct keys *k, char *out);                     /* P cancel (channel) */
-int keys_workers(const struct keys *k, char *out);                    /* P workers (set) */
-int keys_job(const struct keys *k, const char *id, char *out);        /* P job:<id> (hash) */
-int keys_out(const struct keys *k, const char *id, char *out);        /* P out:<id> (stream) */
-int keys_gw(const struct keys *k, const char *gw_id, char *out);      /* P gw:<gw> (channel) */
+int keys_jobs(const struct keys *k, char *out);                          /* P jobs   (stream) */
+int keys_dlq(const struct keys *k, char *out);                           /* P dlq    (stream) */
+int keys_cancel(const struct keys *k, char *out);                        /* P cancel (channel) */
+int keys_workers(const struct keys *k, char *out);                       /* P workers (set) */
+int keys_job(const struct keys *k, const char *id, char *out);           /* P job:<id> (hash) */
+int keys_out(const struct keys *k, const char *id, char *out);           /* P out:<id> (stream) */
+int keys_gw(const struct keys *k, const char *gw_id, char *out);         /* P gw:<gw> (channel) */
 int keys_worker(const struct keys *k, const char *worker_id, char *out); /* P worker:<id> */
 /* P idem:<key-id>:<idempotency-key>. key_id must be keys_id_valid; idem_key is any
  * 1..256 bytes without control bytes (else -EINVAL). */

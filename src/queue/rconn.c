@@ -17,20 +17,20 @@
 #include <string.h>
 
 struct rconn {
-    uv_loop_t *loop;           /* borrowed; outlives rc */
-    redisAsyncContext *ac;     /* hiredis' (owned by hiredis once connected); NULL when idle */
-    uv_timer_t retry;          /* backoff delay, then connect+setup timeout */
-    uv_timer_t ping;           /* liveness check while up */
-    int up;                    /* connected and set up: commands accepted */
-    int setup_pending;         /* setup replies still expected */
-    int closing;               /* rconn_free ran */
-    int handles_open;          /* timers not yet closed (while closing) */
-    int failures;              /* consecutive failed attempts, for log throttling */
-    int backoff_ms;            /* next retry delay before jitter */
+    uv_loop_t *loop;       /* borrowed; outlives rc */
+    redisAsyncContext *ac; /* hiredis' (owned by hiredis once connected); NULL when idle */
+    uv_timer_t retry;      /* backoff delay, then connect+setup timeout */
+    uv_timer_t ping;       /* liveness check while up */
+    int up;                /* connected and set up: commands accepted */
+    int setup_pending;     /* setup replies still expected */
+    int closing;           /* rconn_free ran */
+    int handles_open;      /* timers not yet closed (while closing) */
+    int failures;          /* consecutive failed attempts, for log throttling */
+    int backoff_ms;        /* next retry delay before jitter */
     uint64_t connects;
     int ping_outstanding;
     uint64_t ping_sent_us;
-    uint64_t rng;              /* jitter PRNG state */
+    uint64_t rng; /* jitter PRNG state */
     /* configuration, owned copies */
     char *name, *host, *user, *password;
     int port, db;
@@ -72,10 +72,14 @@ static int parse_url(struct rconn *rc, const char *url, struct err *e)
 {
     if (!url || !*url) return err_set(e, -EINVAL, "redis url: empty");
     const char *p = url;
-    if (!strncmp(p, "rediss://", 9)) return err_set(e, -EINVAL, "redis url '%s': TLS (rediss://) is not supported", url);
-    if (!strncmp(p, "unix:", 5)) return err_set(e, -EINVAL, "redis url '%s': unix sockets are not supported", url);
-    if (!strncmp(p, "redis://", 8)) p += 8;
-    else if (strstr(p, "://")) return err_set(e, -EINVAL, "redis url '%s': scheme must be redis://", url);
+    if (!strncmp(p, "rediss://", 9))
+        return err_set(e, -EINVAL, "redis url '%s': TLS (rediss://) is not supported", url);
+    if (!strncmp(p, "unix:", 5))
+        return err_set(e, -EINVAL, "redis url '%s': unix sockets are not supported", url);
+    if (!strncmp(p, "redis://", 8))
+        p += 8;
+    else if (strstr(p, "://"))
+        return err_set(e, -EINVAL, "redis url '%s': scheme must be redis://", url);
     const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -83,7 +87,7 @@ static int parse_url(struct rconn *rc, const char *url, struct err *e)
             if (colon > p) rc->user = pct_decode(p, (size_t)(colon - p));
             rc->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
         } else {
-            rc->password = pct_decode(p, (size_t)(at - p));   /* redis://secret@host */
+            rc->password = pct_decode(p, (size_t)(at - p)); /* redis://secret@host */
         }
         p = at + 1;
     }
@@ -145,7 +149,8 @@ static void schedule_retry(struct rconn *rc)
     rc->rng ^= rc->rng << 17;
     double jitter = 0.75 + 0.5 * (double)(rc->rng % 10000) / 10000.0;
     uint64_t delay = (uint64_t)(rc->backoff_ms * jitter);
-    rc->backoff_ms = rc->backoff_ms * 2 > rc->backoff_max_ms ? rc->backoff_max_ms : rc->backoff_ms * 2;
+    rc->backoff_ms =
+        rc->backoff_ms * 2 > rc->backoff_max_ms ? rc->backoff_max_ms : rc->backoff_ms * 2;
     uv_timer_start(&rc->retry, on_retry, delay ? delay : 1, 0);
 }
 
@@ -168,7 +173,7 @@ static void drop(struct rconn *rc, const char *why)
         redisAsyncFree(ac);
         schedule_retry(rc);
     } else {
-        redisAsyncFree(ac);    /* on_disconnected runs (now or after the current callback) */
+        redisAsyncFree(ac); /* on_disconnected runs (now or after the current callback) */
     }
 }
 
@@ -214,11 +219,13 @@ static void mark_up(struct rconn *rc)
     rc->backoff_ms = rc->backoff_min_ms;
     rc->ping_outstanding = 0;
     if (rc->failures > 0 || rc->connects > 1)
-        log_info("redis %s: connected to %s:%d after %d failed attempts", rc->name, rc->host, rc->port, rc->failures);
+        log_info("redis %s: connected to %s:%d after %d failed attempts", rc->name, rc->host,
+                 rc->port, rc->failures);
     else
         log_info("redis %s: connected to %s:%d", rc->name, rc->host, rc->port);
     rc->failures = 0;
-    if (rc->ping_ms > 0) uv_timer_start(&rc->ping, on_ping, (uint64_t)rc->ping_ms, (uint64_t)rc->ping_ms);
+    if (rc->ping_ms > 0)
+        uv_timer_start(&rc->ping, on_ping, (uint64_t)rc->ping_ms, (uint64_t)rc->ping_ms);
     if (rc->on_connect) rc->on_connect(rc, rc->ud);
 }
 
@@ -226,12 +233,13 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct rconn *rc = ac->data;
     redisReply *r = reply;
-    if (!rc || !r || rc->closing) return;   /* dropped meanwhile: on_disconnected handles it */
+    if (!rc || !r || rc->closing) return; /* dropped meanwhile: on_disconnected handles it */
     if (r->type == REDIS_REPLY_ERROR) {
         if (log_failure(rc))
-            log_error("redis %s: %s failed: %.*s", rc->name, (const char *)priv, (int)r->len, r->str);
+            log_error("redis %s: %s failed: %.*s", rc->name, (const char *)priv, (int)r->len,
+                      r->str);
         rc->up = 0;
-        redisAsyncDisconnect(ac);           /* deferred by hiredis until this callback returns */
+        redisAsyncDisconnect(ac); /* deferred by hiredis until this callback returns */
         return;
     }
     if (--rc->setup_pending == 0) mark_up(rc);
@@ -282,8 +290,9 @@ static void on_disconnected(const redisAsyncContext *ac, int status)
         maybe_free(rc);
         return;
     }
-    if (was_up) log_warn("redis %s: connection to %s:%d lost: %s", rc->name, rc->host, rc->port,
-                         ac->errstr && ac->err ? ac->errstr : "closed");
+    if (was_up)
+        log_warn("redis %s: connection to %s:%d lost: %s", rc->name, rc->host, rc->port,
+                 ac->errstr && ac->err ? ac->errstr : "closed");
     if (was_up && rc->on_disconnect) rc->on_disconnect(rc, rc->ud);
     uv_timer_stop(&rc->retry);
     schedule_retry(rc);
@@ -309,7 +318,7 @@ static void attempt(struct rconn *rc)
     }
     rc->ac = ac;
     redisAsyncSetDisconnectCallback(ac, on_disconnected);
-    redisAsyncSetConnectCallback(ac, on_connected);   /* after attach: it arms the write event */
+    redisAsyncSetConnectCallback(ac, on_connected); /* after attach: it arms the write event */
     uv_timer_start(&rc->retry, on_timeout, (uint64_t)rc->connect_timeout_ms, 0);
 }
 
@@ -369,7 +378,7 @@ void rconn_free(struct rconn *rc)
             rc->ac = NULL;
             redisAsyncFree(ac);
         } else {
-            redisAsyncFree(ac);    /* on_disconnected clears rc->ac, now or after the callback */
+            redisAsyncFree(ac); /* on_disconnected clears rc->ac, now or after the callback */
         }
     }
 }
@@ -393,7 +402,9 @@ int rconn_command_argv(struct rconn *rc, redisCallbackFn *fn, void *privdata, in
                        const char **argv, const size_t *argvlen)
 {
     if (!rconn_connected(rc)) return LLMQ_EREDIS;
-    return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK ? 0 : LLMQ_EREDIS;
+    return redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen) == REDIS_OK
+               ? 0
+               : LLMQ_EREDIS;
 }
 
 struct rconn *rconn_from_ctx(const redisAsyncContext *ac)

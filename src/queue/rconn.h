@@ -36,11 +36,11 @@ struct rconn;
 typedef void rconn_event_fn(struct rconn *rc, void *ud);
 
 struct rconn_config {
-    const char *url;           /* redis://[[user]:password@]host[:port][/db]; copied */
-    const char *name;          /* for logs ("cmd", "sub"); copied; NULL = "redis" */
-    int backoff_min_ms;        /* first retry delay (default 100) */
-    int backoff_max_ms;        /* cap of the doubling delay (default 5000); +-25% jitter */
-    int connect_timeout_ms;    /* give up a connect attempt after this (default 2000) */
+    const char *url;        /* redis://[[user]:password@]host[:port][/db]; copied */
+    const char *name;       /* for logs ("cmd", "sub"); copied; NULL = "redis" */
+    int backoff_min_ms;     /* first retry delay (default 100) */
+    int backoff_max_ms;     /* cap of the doubling delay (default 5000); +-25% jitter */
+    int connect_timeout_ms; /* give up a connect attempt after this (default 2000) */
     /* Liveness: PING every ping_ms and drop the connection when a reply is older than
      * ping_timeout_ms (defaults 1000 / 3000). Set ping_ms = -1 on a connection that will
      * SUBSCRIBE (RESP2 forbids PING replies there in hiredis 0.14); TCP keepalive still on. */

@@ -15,24 +15,26 @@
 #define ADMIN_REQUEST_MAX 8192
 
 struct aconn {
-    uv_tcp_t tcp;              /* tcp.data == this */
+    uv_tcp_t tcp; /* tcp.data == this */
     uv_write_t wr;
     http_parser parser;
     struct worker *w;
     struct buf url;
-    struct buf out;            /* the response, alive until the write completes */
+    struct buf out; /* the response, alive until the write completes */
     size_t received;
     int responded;
     struct aconn *prev, *next;
 };
 
-static struct aconn *conns;    /* open connections, closed by admin_close */
+static struct aconn *conns; /* open connections, closed by admin_close */
 
 static void on_conn_closed(uv_handle_t *h)
 {
     struct aconn *c = h->data;
-    if (c->prev) c->prev->next = c->next;
-    else conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
     if (c->next) c->next->prev = c->prev;
     buf_deinit(&c->url);
     buf_deinit(&c->out);
@@ -53,10 +55,15 @@ static void respond(struct aconn *c, int code, const char *ctype, const char *bo
 {
     if (c->responded) return;
     c->responded = 1;
-    const char *reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ? "Method Not Allowed"
-                       : code == 503 ? "Service Unavailable" : "Bad Request";
-    buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-               code, reason, ctype, len);
+    const char *reason = code == 200   ? "OK"
+                         : code == 404 ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                         : code == 503 ? "Service Unavailable"
+                                       : "Bad Request";
+    buf_printf(
+        &c->out,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+        code, reason, ctype, len);
     buf_append(&c->out, body, len);
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->wr.data = c;
@@ -82,14 +89,18 @@ static void route(struct aconn *c)
     } else if (n == 8 && !strncmp(url, "/metrics", n)) {
         metrics_render(w->metrics, &body);
         respond(c, 200, "text/plain; version=0.0.4", body.data ? body.data : "", body.len);
-    } else if ((n == 8 && !strncmp(url, "/healthz", n)) || (n == 7 && !strncmp(url, "/readyz", n))) {
+    } else if ((n == 8 && !strncmp(url, "/healthz", n)) ||
+               (n == 7 && !strncmp(url, "/readyz", n))) {
         int redis = rconn_connected(w->cmd) && rconn_connected(w->pull) && rconn_connected(w->sub);
         int ready = redis && !w->draining;
-        buf_printf(&body, "{\"status\":\"%s\",\"ready\":%s,\"redis\":%s,\"draining\":%s,\"running\":%d,"
-                          "\"max_batch\":%d,\"id\":\"%s\"}\n",
+        buf_printf(&body,
+                   "{\"status\":\"%s\",\"ready\":%s,\"redis\":%s,\"draining\":%s,\"running\":%d,"
+                   "\"max_batch\":%d,\"id\":\"%s\"}\n",
                    url[1] == 'h' ? "ok" : (ready ? "ready" : "not ready"), ready ? "true" : "false",
-                   redis ? "true" : "false", w->draining ? "true" : "false", w->n_running, w->max_batch, w->cfg.id);
-        /* Liveness stays 200 through a Redis outage (restarting would not help); readiness does not. */
+                   redis ? "true" : "false", w->draining ? "true" : "false", w->n_running,
+                   w->max_batch, w->cfg.id);
+        /* Liveness stays 200 through a Redis outage (restarting would not help); readiness does
+         * not. */
         respond(c, url[1] == 'h' || ready ? 200 : 503, "application/json", body.data, body.len);
     } else {
         respond(c, 404, "text/plain", "not found\n", 10);
@@ -108,14 +119,14 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_complete(http_parser *p)
 {
     route(p->data);
-    return 1;   /* stop parsing: one request per connection */
+    return 1; /* stop parsing: one request per connection */
 }
 
-static const http_parser_settings settings = { .on_url = on_url, .on_message_complete = on_complete };
+static const http_parser_settings settings = {.on_url = on_url, .on_message_complete = on_complete};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    static char slab[4096];   /* loop thread only; consumed synchronously in on_read */
+    static char slab[4096]; /* loop thread only; consumed synchronously in on_read */
     *b = uv_buf_init(slab, sizeof(slab));
 }
 
@@ -184,29 +195,39 @@ int admin_start(struct worker *w, struct err *e)
 void admin_close(struct worker *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->admin)) uv_close((uv_handle_t *)&w->admin, NULL);
-    for (struct aconn *c = conns; c; c = c->next) conn_close(c);
+    for (struct aconn *c = conns; c; c = c->next)
+        conn_close(c);
 }
 
 void admin_metrics_init(struct worker *w)
 {
-    static const double batch_bounds[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024 };
-    static const double step_bounds[] = { 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 };
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    static const double step_bounds[] = {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                         0.025,  0.05,   0.1,   0.25,   0.5,   1};
     struct metrics *m = w->metrics;
-    w->m_batch = metrics_gauge(m, "llmq_worker_batch_size", "Sequences in the engine's current step.", NULL);
-    w->m_batch_hist = metrics_histogram(m, "llmq_worker_step_batch_size", "Sequences per engine step.", NULL,
-                                        batch_bounds, (int)(sizeof(batch_bounds) / sizeof(double)));
-    w->m_busy = metrics_counter(m, "llmq_engine_busy_seconds_total", "Seconds the engine spent in steps.", NULL);
+    w->m_batch =
+        metrics_gauge(m, "llmq_worker_batch_size", "Sequences in the engine's current step.", NULL);
+    w->m_batch_hist =
+        metrics_histogram(m, "llmq_worker_step_batch_size", "Sequences per engine step.", NULL,
+                          batch_bounds, (int)(sizeof(batch_bounds) / sizeof(double)));
+    w->m_busy = metrics_counter(m, "llmq_engine_busy_seconds_total",
+                                "Seconds the engine spent in steps.", NULL);
     w->m_steps = metrics_counter(m, "llmq_engine_steps_total", "Engine steps run.", NULL);
-    w->m_step_s = metrics_histogram(m, "llmq_engine_step_seconds", "Duration of one engine step.", NULL,
-                                    step_bounds, (int)(sizeof(step_bounds) / sizeof(double)));
-    w->m_tokens = metrics_counter(m, "llmq_tokens_generated_total", "Tokens generated by the engine.", NULL);
-    w->m_wasted = metrics_counter(m, "llmq_tokens_wasted_total",
-                                  "Tokens generated for a request after its cancel (or deadline) arrived.", NULL);
-    w->m_prompt_tokens = metrics_counter(m, "llmq_prompt_tokens_total", "Prompt tokens of finished jobs.", NULL);
-    w->m_queue_s = metrics_histogram(m, "llmq_worker_queue_seconds", "Enqueue to dequeue, as the worker sees it.",
-                                     NULL, metrics_latency_buckets_s, metrics_latency_buckets_n);
-    w->m_ttft_s = metrics_histogram(m, "llmq_worker_ttft_seconds", "Enqueue to first token published.", NULL,
-                                    metrics_latency_buckets_s, metrics_latency_buckets_n);
+    w->m_step_s = metrics_histogram(m, "llmq_engine_step_seconds", "Duration of one engine step.",
+                                    NULL, step_bounds, (int)(sizeof(step_bounds) / sizeof(double)));
+    w->m_tokens =
+        metrics_counter(m, "llmq_tokens_generated_total", "Tokens generated by the engine.", NULL);
+    w->m_wasted = metrics_counter(
+        m, "llmq_tokens_wasted_total",
+        "Tokens generated for a request after its cancel (or deadline) arrived.", NULL);
+    w->m_prompt_tokens =
+        metrics_counter(m, "llmq_prompt_tokens_total", "Prompt tokens of finished jobs.", NULL);
+    w->m_queue_s = metrics_histogram(m, "llmq_worker_queue_seconds",
+                                     "Enqueue to dequeue, as the worker sees it.", NULL,
+                                     metrics_latency_buckets_s, metrics_latency_buckets_n);
+    w->m_ttft_s =
+        metrics_histogram(m, "llmq_worker_ttft_seconds", "Enqueue to first token published.", NULL,
+                          metrics_latency_buckets_s, metrics_latency_buckets_n);
     const char *h = "Jobs this worker ended, by outcome.";
     w->m_jobs_done = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"done\"");
     w->m_jobs_failed = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"failed\"");
@@ -215,8 +236,11 @@ void admin_metrics_init(struct worker *w)
     w->m_jobs_dlq = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"dead_lettered\"");
     w->m_jobs_retry = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"retried\"");
     w->m_jobs_skipped = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"skipped\"");
-    w->m_jobs_handed_back = metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"handed_back\"");
+    w->m_jobs_handed_back =
+        metrics_counter(m, "llmq_worker_jobs_total", h, "outcome=\"handed_back\"");
     w->m_running = metrics_gauge(m, "llmq_worker_running_jobs", "Jobs joined to the batch.", NULL);
-    w->m_redis_up = metrics_gauge(m, "llmq_worker_redis_connected", "1 while the command connection is up.", NULL);
-    w->m_cpu = metrics_gauge(m, "llmq_process_cpu_seconds", "CPU seconds used by this process (user+system).", NULL);
+    w->m_redis_up = metrics_gauge(m, "llmq_worker_redis_connected",
+                                  "1 while the command connection is up.", NULL);
+    w->m_cpu = metrics_gauge(m, "llmq_process_cpu_seconds",
+                             "CPU seconds used by this process (user+system).", NULL);
 }

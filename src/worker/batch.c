@@ -17,17 +17,17 @@
 struct eseq {
     struct slot *slot;
     struct engine_seq *seq;
-    struct job_request req;    /* owned (moved from the JOIN): stop strings live here */
+    struct job_request req; /* owned (moved from the JOIN): stop strings live here */
     struct stop stop;
-    uint32_t next_index;       /* index of the next token */
-    uint32_t pend_first;       /* first token not yet covered by a record */
+    uint32_t next_index; /* index of the next token */
+    uint32_t pend_first; /* first token not yet covered by a record */
     uint32_t pend_count;
     int prompt_tokens;
 };
 
-struct engine_state {          /* the engine thread's private batch */
-    struct eseq **live;        /* max_batch entries */
-    struct engine_seq **seqs;  /* step arguments, parallel to live */
+struct engine_state {         /* the engine thread's private batch */
+    struct eseq **live;       /* max_batch entries */
+    struct engine_seq **seqs; /* step arguments, parallel to live */
     struct engine_output *outs;
     int n;
     struct buf scratch;
@@ -93,7 +93,7 @@ static void do_join(struct batch *b, struct engine_state *es, struct emsg *m, st
         .seed = r->seed,
     };
     struct engine_seq *seq = NULL;
-    struct err e = { 0 };
+    struct err e = {0};
     int rc = es->n >= b->max_batch ? err_set(&e, LLMQ_EOVERLOADED, "batch full")
                                    : engine_seq_new(b->eng, &er, &seq, &e);
     free(msgs);
@@ -109,7 +109,7 @@ static void do_join(struct batch *b, struct engine_state *es, struct emsg *m, st
     struct eseq *q = xcalloc(1, sizeof(*q));
     q->slot = m->slot;
     q->seq = seq;
-    q->req = m->req;                              /* moved */
+    q->req = m->req; /* moved */
     job_request_init(&m->req);
     stop_init(&q->stop, (const char *const *)q->req.stop, q->req.n_stop);
     q->prompt_tokens = engine_seq_prompt_tokens(seq);
@@ -155,7 +155,7 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
         stop_flush(&q->stop, scratch);
         fin = out->finish == ENGINE_FINISH_STOP ? EOUT_STOP : EOUT_LENGTH;
     }
-    if (scratch->len == 0 && fin == EOUT_NONE) return 0;   /* merged into the next record */
+    if (scratch->len == 0 && fin == EOUT_NONE) return 0; /* merged into the next record */
     struct eout *o = add_out(st, q->slot);
     if (scratch->len) {
         o->first = q->pend_first;
@@ -185,7 +185,8 @@ static void post(struct batch *b, struct estep *st)
     pthread_mutex_unlock(&b->mu);
     uv_async_send(&b->async);
     pthread_mutex_lock(&b->mu);
-    while (b->outbox_n >= BATCH_AHEAD_MAX && !b->quit) pthread_cond_wait(&b->cv_room, &b->mu);
+    while (b->outbox_n >= BATCH_AHEAD_MAX && !b->quit)
+        pthread_cond_wait(&b->cv_room, &b->mu);
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -193,14 +194,15 @@ static void *engine_main(void *arg)
 {
     struct batch *b = arg;
     struct worker *w = b->w;
-    struct engine_state es = { 0 };
+    struct engine_state es = {0};
     es.live = xcalloc((size_t)b->max_batch, sizeof(*es.live));
     es.seqs = xcalloc((size_t)b->max_batch, sizeof(*es.seqs));
     es.outs = xcalloc((size_t)b->max_batch, sizeof(*es.outs));
     buf_init(&es.scratch);
     for (;;) {
         pthread_mutex_lock(&b->mu);
-        while (!b->inbox && es.n == 0 && !b->quit) pthread_cond_wait(&b->cv, &b->mu);
+        while (!b->inbox && es.n == 0 && !b->quit)
+            pthread_cond_wait(&b->cv, &b->mu);
         struct emsg *in = b->inbox;
         b->inbox = NULL;
         int quit = b->quit;
@@ -226,13 +228,16 @@ static void *engine_main(void *arg)
         buf_init(&st->text);
         while (fifo) {
             struct emsg *nx = fifo->next;
-            if (fifo->kind == EMSG_JOIN) do_join(b, &es, fifo, st);
-            else do_cancel(b, &es, fifo, st);
+            if (fifo->kind == EMSG_JOIN)
+                do_join(b, &es, fifo, st);
+            else
+                do_cancel(b, &es, fifo, st);
             free(fifo);
             fifo = nx;
         }
         if (es.n > 0) {
-            for (int i = 0; i < es.n; i++) es.seqs[i] = es.live[i]->seq;
+            for (int i = 0; i < es.n; i++)
+                es.seqs[i] = es.live[i]->seq;
             uint64_t t0 = clock_mono_ns();
             int rc = engine_step(b->eng, (struct engine_seq *const *)es.seqs, es.n, es.outs);
             double dt = (double)(clock_mono_ns() - t0) / 1e9;
@@ -244,7 +249,8 @@ static void *engine_main(void *arg)
             st->batch = es.n;
             if (rc < 0) {
                 log_error("engine step failed for %d sequences: %s", es.n, err_str(rc));
-                for (int i = 0; i < es.n; i++) es.outs[i] = (struct engine_output){ "", 0, -1, ENGINE_FINISH_ERROR };
+                for (int i = 0; i < es.n; i++)
+                    es.outs[i] = (struct engine_output){"", 0, -1, ENGINE_FINISH_ERROR};
             } else {
                 st->tokens = (uint64_t)es.n;
                 metric_add(w->m_tokens, es.n);
@@ -262,10 +268,13 @@ static void *engine_main(void *arg)
         } else {
             metric_set(w->m_batch, 0);
         }
-        if (st->n > 0) post(b, st);
-        else estep_free(st);
+        if (st->n > 0)
+            post(b, st);
+        else
+            estep_free(st);
     }
-    for (int i = 0; i < es.n; i++) eseq_free(b->eng, es.live[i]);
+    for (int i = 0; i < es.n; i++)
+        eseq_free(b->eng, es.live[i]);
     free(es.live);
     free(es.seqs);
     free(es.outs);
@@ -332,7 +341,7 @@ void batch_join(struct batch *b, struct slot *s)
     struct emsg *m = xcalloc(1, sizeof(*m));
     m->kind = EMSG_JOIN;
     m->slot = s;
-    m->req = s->req;                       /* moved */
+    m->req = s->req; /* moved */
     job_request_init(&s->req);
     send_msg(b, m);
 }

@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
-#define DRAIN_FINAL_WAIT_MS 3000   /* bound on waiting for the last Redis replies */
+#define DRAIN_FINAL_WAIT_MS 3000 /* bound on waiting for the last Redis replies */
 
 static void hand_back_all(struct worker *w)
 {
@@ -31,7 +31,8 @@ static void hand_back_all(struct worker *w)
 static void on_drain_timeout(uv_timer_t *t)
 {
     struct worker *w = t->data;
-    log_warn("drain: %lld ms passed with %d jobs still running", w->cfg.drain_timeout_ms, w->n_running);
+    log_warn("drain: %lld ms passed with %d jobs still running", w->cfg.drain_timeout_ms,
+             w->n_running);
     hand_back_all(w);
 }
 
@@ -48,7 +49,8 @@ static void on_final_timeout(uv_timer_t *t)
 {
     struct worker *w = t->data;
     if (w->stopping == 1) {
-        log_warn("drain: Redis did not confirm the last commands in %d ms; exiting anyway", DRAIN_FINAL_WAIT_MS);
+        log_warn("drain: Redis did not confirm the last commands in %d ms; exiting anyway",
+                 DRAIN_FINAL_WAIT_MS);
         w->stopping = 2;
         worker_shutdown(w);
     }
@@ -58,7 +60,8 @@ static void final_stop(struct worker *w)
 {
     w->stopping = 1;
     uv_timer_stop(&w->drain_timer);
-    log_info("drain: done in %.0f ms; leaving", (double)(clock_mono_us() - w->drain_started_us) / 1e3);
+    log_info("drain: done in %.0f ms; leaving",
+             (double)(clock_mono_us() - w->drain_started_us) / 1e3);
     /* Replies come in order: when DEL answers, every hand-back before it was applied. */
     if (rconn_command(w->cmd, on_final_reply, w, "DEL %s", w->worker_key) == 0) {
         uv_timer_start(&w->drain_timer, on_final_timeout, DRAIN_FINAL_WAIT_MS, 0);
@@ -82,8 +85,9 @@ void drain_start(struct worker *w, const char *why)
     }
     w->draining = 1;
     w->drain_started_us = clock_mono_us();
-    log_info("%s: draining (%d jobs running, up to %lld ms)", why, w->n_running, w->cfg.drain_timeout_ms);
-    if (rconn_connected(w->cmd)) lease_heartbeat(w);   /* peers and `llmq up` see "draining" */
+    log_info("%s: draining (%d jobs running, up to %lld ms)", why, w->n_running,
+             w->cfg.drain_timeout_ms);
+    if (rconn_connected(w->cmd)) lease_heartbeat(w); /* peers and `llmq up` see "draining" */
     uv_timer_start(&w->drain_timer, on_drain_timeout, (uint64_t)w->cfg.drain_timeout_ms, 0);
     drain_check(w);
 }

@@ -21,7 +21,8 @@ static void refresh_leases(struct worker *w)
     argv[n++] = KEYS_GROUP;
     argv[n++] = w->cfg.id;
     argv[n++] = idle;
-    for (struct slot *s = w->slots; s; s = s->next) argv[n++] = s->entry;
+    for (struct slot *s = w->slots; s; s = s->next)
+        argv[n++] = s->entry;
     argv[n++] = "JUSTID";
     rconn_command_argv(w->cmd, NULL, NULL, n, argv, NULL);
     free(argv);
@@ -32,7 +33,8 @@ void lease_heartbeat(struct worker *w)
     uint64_t now = clock_mono_us();
     uint64_t tokens = (uint64_t)metric_value(w->m_tokens);
     if (w->tokens_last_us && now > w->tokens_last_us)
-        w->tokens_per_s = (double)(tokens - w->tokens_last) * 1e6 / (double)(now - w->tokens_last_us);
+        w->tokens_per_s =
+            (double)(tokens - w->tokens_last) * 1e6 / (double)(now - w->tokens_last_us);
     w->tokens_last = tokens;
     w->tokens_last_us = now;
     struct buf j;
@@ -41,12 +43,13 @@ void lease_heartbeat(struct worker *w)
     buf_append_json_str(&j, w->model_name, strlen(w->model_name));
     buf_printf(&j, "\",\"engine\":\"");
     buf_append_json_str(&j, w->cfg.engine, strlen(w->cfg.engine));
-    buf_printf(&j, "\",\"max_batch\":%d,\"batch\":%d,\"tokens_per_s\":%.1f,\"metrics\":\"%s:%d\","
-                   "\"draining\":%s,\"ts_us\":%llu}",
+    buf_printf(&j,
+               "\",\"max_batch\":%d,\"batch\":%d,\"tokens_per_s\":%.1f,\"metrics\":\"%s:%d\","
+               "\"draining\":%s,\"ts_us\":%llu}",
                w->max_batch, w->n_running, w->tokens_per_s, w->host, w->admin_port,
                w->draining ? "true" : "false", (unsigned long long)clock_wall_us());
-    const char *argv[] = { "SET", w->worker_key, j.data, "PX", "3000" };
-    size_t lens[] = { 3, strlen(w->worker_key), j.len, 2, 4 };
+    const char *argv[] = {"SET", w->worker_key, j.data, "PX", "3000"};
+    size_t lens[] = {3, strlen(w->worker_key), j.len, 2, 4};
     rconn_command_argv(w->cmd, NULL, NULL, 5, argv, lens);
     rconn_command(w->cmd, NULL, NULL, "SADD %s %s", w->workers_key, w->cfg.id);
     buf_deinit(&j);
@@ -56,7 +59,7 @@ void lease_heartbeat(struct worker *w)
  * One that holds nothing and has not touched the stream for an hour is deleted: a live worker
  * reads or claims every second, and with no pending entries nothing can be lost. */
 #ifndef CONSUMER_GONE_MS
-#define CONSUMER_GONE_MS 3600000LL     /* overridable at build time, for tests */
+#define CONSUMER_GONE_MS 3600000LL /* overridable at build time, for tests */
 #endif
 #ifndef CONSUMER_SWEEP_TICKS
 #define CONSUMER_SWEEP_TICKS 60
@@ -74,13 +77,18 @@ static void on_consumers(redisAsyncContext *ac, void *reply, void *priv)
         for (size_t k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements; k += 2) {
             const redisReply *key = c->element[k], *val = c->element[k + 1];
             if (key->type != REDIS_REPLY_STRING) continue;
-            if (!strcmp(key->str, "name") && val->type == REDIS_REPLY_STRING) name = val->str;
-            else if (!strcmp(key->str, "pending") && val->type == REDIS_REPLY_INTEGER) pending = val->integer;
-            else if (!strcmp(key->str, "idle") && val->type == REDIS_REPLY_INTEGER) idle = val->integer;
+            if (!strcmp(key->str, "name") && val->type == REDIS_REPLY_STRING)
+                name = val->str;
+            else if (!strcmp(key->str, "pending") && val->type == REDIS_REPLY_INTEGER)
+                pending = val->integer;
+            else if (!strcmp(key->str, "idle") && val->type == REDIS_REPLY_INTEGER)
+                idle = val->integer;
         }
         if (name && pending == 0 && idle > CONSUMER_GONE_MS && strcmp(name, w->cfg.id)) {
-            log_info("removing consumer %s from group %s (idle %lld s, nothing pending)", name, KEYS_GROUP, idle / 1000);
-            rconn_command(w->cmd, NULL, NULL, "XGROUP DELCONSUMER %s %s %s", w->jobs_key, KEYS_GROUP, name);
+            log_info("removing consumer %s from group %s (idle %lld s, nothing pending)", name,
+                     KEYS_GROUP, idle / 1000);
+            rconn_command(w->cmd, NULL, NULL, "XGROUP DELCONSUMER %s %s %s", w->jobs_key,
+                          KEYS_GROUP, name);
         }
     }
 }

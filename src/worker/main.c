@@ -79,7 +79,7 @@ static void on_prepare(uv_prepare_t *p)
 void worker_shutdown(struct worker *w)
 {
     w->stopping = 2;
-    batch_stop(&w->batch);          /* the engine thread is gone after this */
+    batch_stop(&w->batch); /* the engine thread is gone after this */
     uv_timer_stop(&w->tick);
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->pull_retry, NULL);
@@ -88,7 +88,7 @@ void worker_shutdown(struct worker *w)
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->flusher, NULL);
     admin_close(w);
-    rconn_free(w->cmd);             /* pending callbacks run with NULL and free their slots */
+    rconn_free(w->cmd); /* pending callbacks run with NULL and free their slots */
     rconn_free(w->pull);
     rconn_free(w->sub);
     w->cmd = w->pull = w->sub = NULL;
@@ -108,13 +108,16 @@ static void default_id(char *out, size_t cap)
 
 static int check_cfg(struct worker_cfg *c, struct err *e)
 {
-    if (c->max_batch < 1 || c->max_batch > 4096) return err_set(e, -EINVAL, "--max-batch: must be in 1..4096");
+    if (c->max_batch < 1 || c->max_batch > 4096)
+        return err_set(e, -EINVAL, "--max-batch: must be in 1..4096");
     if (c->lease_ms < 100) return err_set(e, -EINVAL, "--lease-ms: must be >= 100");
     if (c->max_attempts < 1) return err_set(e, -EINVAL, "--max-attempts: must be >= 1");
     if (c->replay_flush_ms < 0) return err_set(e, -EINVAL, "--replay-flush-ms: must be >= 0");
     if (c->drain_timeout_ms < 0) return err_set(e, -EINVAL, "--drain-timeout-ms: must be >= 0");
-    if (c->metrics_port < 0 || c->metrics_port > 65535) return err_set(e, -EINVAL, "--metrics-port: must be in 0..65535");
-    if (c->step_ms < 0 || c->prefill_us < 0) return err_set(e, -EINVAL, "--step-ms/--prefill-us: must be >= 0");
+    if (c->metrics_port < 0 || c->metrics_port > 65535)
+        return err_set(e, -EINVAL, "--metrics-port: must be in 0..65535");
+    if (c->step_ms < 0 || c->prefill_us < 0)
+        return err_set(e, -EINVAL, "--step-ms/--prefill-us: must be >= 0");
     if (c->threads < 0) return err_set(e, -EINVAL, "--threads: must be >= 0");
     if (!c->id || !keys_id_valid(c->id, strlen(c->id)))
         return err_set(e, -EINVAL, "--id: 1..64 characters of [A-Za-z0-9._-]");
@@ -138,26 +141,35 @@ int main(int argc, char **argv)
     c->drain_timeout_ms = 30000;
     char idbuf[KEYS_ID_MAX + 1];
     const struct cfg_opt opts[] = {
-        { "redis-url", CFG_STR, &c->redis_url, "redis://[[user]:password@]host:port[/db]" },
-        { "prefix", CFG_STR, &c->prefix, "key prefix" },
-        { "engine", CFG_STR, &c->engine, "synthetic | llama" },
-        { "model", CFG_STR, &c->model, "llama: path of the GGUF model file" },
-        { "model-name", CFG_STR, &c->model_name, "model name announced in the heartbeat (default: derived)" },
-        { "upstream-url", CFG_STR, &c->upstream_url, "upstream engine: base URL of an OpenAI-compatible server" },
-        { "max-batch", CFG_INT, &c->max_batch, "most sequences per step" },
-        { "ctx-len", CFG_INT, &c->ctx_len, "most tokens per sequence, prompt + output (0 = model's)" },
-        { "step-ms", CFG_DOUBLE, &c->step_ms, "synthetic: milliseconds per decode step" },
-        { "prefill-us", CFG_DOUBLE, &c->prefill_us, "synthetic: microseconds per prompt token of joining requests" },
-        { "threads", CFG_INT, &c->threads, "llama: compute threads (0 = cores)" },
-        { "metrics-port", CFG_INT, &c->metrics_port, "port of /metrics and /healthz (0 = ephemeral, logged)" },
-        { "lease-ms", CFG_INT, &c->lease_ms, "idle time after which a dead worker's job is taken over" },
-        { "max-attempts", CFG_INT, &c->max_attempts, "deliveries before a job goes to the dead-letter stream" },
-        { "replay-flush-ms", CFG_INT, &c->replay_flush_ms, "most frequent replay-log append per request" },
-        { "drain-timeout-ms", CFG_INT, &c->drain_timeout_ms, "on SIGTERM, wait this long for running jobs" },
-        { "id", CFG_STR, &c->id, "consumer name in the group" },
-        { NULL, 0, NULL, NULL },
+        {"redis-url", CFG_STR, &c->redis_url, "redis://[[user]:password@]host:port[/db]"},
+        {"prefix", CFG_STR, &c->prefix, "key prefix"},
+        {"engine", CFG_STR, &c->engine, "synthetic | llama"},
+        {"model", CFG_STR, &c->model, "llama: path of the GGUF model file"},
+        {"model-name", CFG_STR, &c->model_name,
+         "model name announced in the heartbeat (default: derived)"},
+        {"upstream-url", CFG_STR, &c->upstream_url,
+         "upstream engine: base URL of an OpenAI-compatible server"},
+        {"max-batch", CFG_INT, &c->max_batch, "most sequences per step"},
+        {"ctx-len", CFG_INT, &c->ctx_len,
+         "most tokens per sequence, prompt + output (0 = model's)"},
+        {"step-ms", CFG_DOUBLE, &c->step_ms, "synthetic: milliseconds per decode step"},
+        {"prefill-us", CFG_DOUBLE, &c->prefill_us,
+         "synthetic: microseconds per prompt token of joining requests"},
+        {"threads", CFG_INT, &c->threads, "llama: compute threads (0 = cores)"},
+        {"metrics-port", CFG_INT, &c->metrics_port,
+         "port of /metrics and /healthz (0 = ephemeral, logged)"},
+        {"lease-ms", CFG_INT, &c->lease_ms,
+         "idle time after which a dead worker's job is taken over"},
+        {"max-attempts", CFG_INT, &c->max_attempts,
+         "deliveries before a job goes to the dead-letter stream"},
+        {"replay-flush-ms", CFG_INT, &c->replay_flush_ms,
+         "most frequent replay-log append per request"},
+        {"drain-timeout-ms", CFG_INT, &c->drain_timeout_ms,
+         "on SIGTERM, wait this long for running jobs"},
+        {"id", CFG_STR, &c->id, "consumer name in the group"},
+        {NULL, 0, NULL, NULL},
     };
-    struct err e = { 0 };
+    struct err e = {0};
     log_init("worker");
     int rc = cfg_parse(opts, argc, argv, 1, usage, NULL, &e);
     if (rc == 1) return 0;
@@ -169,8 +181,9 @@ int main(int argc, char **argv)
         default_id(idbuf, sizeof(idbuf));
         c->id = idbuf;
     }
-    if (check_cfg(c, &e) < 0 || (keys_init(&w->keys, c->prefix) < 0 &&
-                                 err_set(&e, -EINVAL, "--prefix: at most %d bytes, no spaces", KEYS_PREFIX_MAX) < 0)) {
+    if (check_cfg(c, &e) < 0 ||
+        (keys_init(&w->keys, c->prefix) < 0 &&
+         err_set(&e, -EINVAL, "--prefix: at most %d bytes, no spaces", KEYS_PREFIX_MAX) < 0)) {
         fprintf(stderr, "llmq-worker: %s\n", e.msg);
         cfg_free(opts);
         return 2;
@@ -180,12 +193,19 @@ int main(int argc, char **argv)
     keys_cancel(&w->keys, w->cancel_key);
     keys_worker(&w->keys, c->id, w->worker_key);
     keys_workers(&w->keys, w->workers_key);
-    if (gethostname(w->host, sizeof(w->host) - 1) < 0) snprintf(w->host, sizeof(w->host), "localhost");
+    if (gethostname(w->host, sizeof(w->host) - 1) < 0)
+        snprintf(w->host, sizeof(w->host), "localhost");
 
     struct engine_config ec = {
-        .kind = c->engine, .model_path = c->model, .model_name = c->model_name,
-        .upstream_url = c->upstream_url, .max_batch = (int)c->max_batch, .threads = (int)c->threads,
-        .ctx_len = (int)c->ctx_len, .step_ms = c->step_ms, .prefill_us = c->prefill_us,
+        .kind = c->engine,
+        .model_path = c->model,
+        .model_name = c->model_name,
+        .upstream_url = c->upstream_url,
+        .max_batch = (int)c->max_batch,
+        .threads = (int)c->threads,
+        .ctx_len = (int)c->ctx_len,
+        .step_ms = c->step_ms,
+        .prefill_us = c->prefill_us,
     };
     struct engine *eng = NULL;
     if ((rc = engine_open(&eng, &ec, &e)) < 0) {
@@ -218,8 +238,11 @@ int main(int argc, char **argv)
         cfg_free(opts);
         return 2;
     }
-    struct rconn_config rcfg = { .url = c->redis_url, .name = "cmd", .ud = w,
-                                 .on_connect = on_cmd_connect, .on_disconnect = on_cmd_disconnect };
+    struct rconn_config rcfg = {.url = c->redis_url,
+                                .name = "cmd",
+                                .ud = w,
+                                .on_connect = on_cmd_connect,
+                                .on_disconnect = on_cmd_disconnect};
     if ((rc = rconn_new(&w->cmd, &loop, &rcfg, &e)) < 0) {
         fprintf(stderr, "llmq-worker: --redis-url: %s\n", e.msg);
         admin_close(w);
@@ -235,7 +258,7 @@ int main(int argc, char **argv)
     rcfg.on_disconnect = on_pull_disconnect;
     rconn_new(&w->pull, &loop, &rcfg, &e);
     rcfg.name = "sub";
-    rcfg.ping_ms = -1;          /* a subscribed RESP2 connection cannot PING in hiredis 0.14 */
+    rcfg.ping_ms = -1; /* a subscribed RESP2 connection cannot PING in hiredis 0.14 */
     rcfg.on_connect = on_sub_connect;
     rcfg.on_disconnect = NULL;
     rconn_new(&w->sub, &loop, &rcfg, &e);
@@ -253,8 +276,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "llmq-worker: %s\n", e.msg);
         return 1;
     }
-    log_info("worker %s: engine %s, model %s, max batch %d, metrics on port %d, redis %s, prefix %s",
-             c->id, c->engine, w->model_name, w->max_batch, w->admin_port, c->redis_url, c->prefix);
+    log_info(
+        "worker %s: engine %s, model %s, max batch %d, metrics on port %d, redis %s, prefix %s",
+        c->id, c->engine, w->model_name, w->max_batch, w->admin_port, c->redis_url, c->prefix);
 
     uv_run(&loop, UV_RUN_DEFAULT);
 

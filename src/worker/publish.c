@@ -15,8 +15,8 @@
 
 /* ---------------------------------------------------------------- burst */
 
-void publish_record(struct worker *w, const struct slot *s, enum event_kind kind,
-                    uint32_t index, uint32_t count, const char *payload, size_t len)
+void publish_record(struct worker *w, const struct slot *s, enum event_kind kind, uint32_t index,
+                    uint32_t count, const char *payload, size_t len)
 {
     struct burst_gw *g = NULL;
     for (int i = 0; i < w->n_burst; i++)
@@ -43,21 +43,23 @@ void publish_flush(struct worker *w)
         if (!g->msg.len) continue;
         char chan[KEYS_MAX];
         keys_gw(&w->keys, g->gw, chan);
-        const char *argv[] = { "PUBLISH", chan, g->msg.data };
-        size_t lens[] = { 7, strlen(chan), g->msg.len };
-        rconn_command_argv(w->cmd, NULL, NULL, 3, argv, lens);   /* dropped while Redis is down */
+        const char *argv[] = {"PUBLISH", chan, g->msg.data};
+        size_t lens[] = {7, strlen(chan), g->msg.len};
+        rconn_command_argv(w->cmd, NULL, NULL, 3, argv, lens); /* dropped while Redis is down */
         buf_reset(&g->msg);
     }
     /* Forget gateways that went quiet so the table stays the size of the live set. */
     if (w->n_burst > 64) {
-        for (int i = 0; i < w->n_burst; i++) buf_deinit(&w->burst[i].msg);
+        for (int i = 0; i < w->n_burst; i++)
+            buf_deinit(&w->burst[i].msg);
         w->n_burst = 0;
     }
 }
 
 void publish_deinit(struct worker *w)
 {
-    for (int i = 0; i < w->n_burst; i++) buf_deinit(&w->burst[i].msg);
+    for (int i = 0; i < w->n_burst; i++)
+        buf_deinit(&w->burst[i].msg);
     free(w->burst);
     w->burst = NULL;
     w->n_burst = w->cap_burst = 0;
@@ -77,8 +79,9 @@ static void replay_flush(struct worker *w, struct slot *s)
     keys_out(&w->keys, s->id, key);
     snprintf(i, sizeof(i), "%u", s->replay_first);
     snprintf(n, sizeof(n), "%u", s->replay_count);
-    const char *argv[] = { "XADD", key, "*", "i", i, "n", n, "t", s->replay.data ? s->replay.data : "" };
-    size_t lens[] = { 4, strlen(key), 1, 1, strlen(i), 1, strlen(n), 1, s->replay.len };
+    const char *argv[] = {
+        "XADD", key, "*", "i", i, "n", n, "t", s->replay.data ? s->replay.data : ""};
+    size_t lens[] = {4, strlen(key), 1, 1, strlen(i), 1, strlen(n), 1, s->replay.len};
     rconn_command_argv(w->cmd, NULL, NULL, 9, argv, lens);
     replay_expire(w, key);
     buf_reset(&s->replay);
@@ -98,24 +101,27 @@ void publish_replay_tick(struct worker *w)
 void publish_running(struct worker *w, struct slot *s)
 {
     char json[256];
-    int n = snprintf(json, sizeof(json), "{\"worker\":\"%s\",\"dequeued_us\":%llu,\"attempt\":%lld}",
-                     w->cfg.id, (unsigned long long)s->dequeued_us, s->attempts);
+    int n =
+        snprintf(json, sizeof(json), "{\"worker\":\"%s\",\"dequeued_us\":%llu,\"attempt\":%lld}",
+                 w->cfg.id, (unsigned long long)s->dequeued_us, s->attempts);
     publish_record(w, s, EVENT_KIND_RUNNING, 0, 0, json, (size_t)n);
     char key[KEYS_MAX], deq[24];
     keys_job(&w->keys, s->id, key);
     snprintf(deq, sizeof(deq), "%llu", (unsigned long long)s->dequeued_us);
-    rconn_command(w->cmd, NULL, NULL, "HSET %s state running worker %s dequeued_us %s", key, w->cfg.id, deq);
+    rconn_command(w->cmd, NULL, NULL, "HSET %s state running worker %s dequeued_us %s", key,
+                  w->cfg.id, deq);
 }
 
 static void tokens_out(struct worker *w, struct slot *s, const struct eout *o, const char *text)
 {
     if (!o->count) return;
     s->tokens = o->first + o->count;
-    if (s->end != SLOT_END_NONE) return;       /* wasted: counted when the slot ends */
+    if (s->end != SLOT_END_NONE) return; /* wasted: counted when the slot ends */
     if (!s->first_token_us) {
         s->first_token_us = clock_wall_us();
         uint64_t from = s->enqueued_us ? s->enqueued_us : s->dequeued_us;
-        if (s->first_token_us > from) metric_observe(w->m_ttft_s, (double)(s->first_token_us - from) / 1e6);
+        if (s->first_token_us > from)
+            metric_observe(w->m_ttft_s, (double)(s->first_token_us - from) / 1e6);
     }
     publish_record(w, s, EVENT_KIND_TOKENS, o->first, o->count, text, o->text_len);
     s->sent = o->first + o->count;
@@ -131,12 +137,17 @@ static void finish_ended(struct worker *w, struct slot *s, uint32_t total)
     if (total > s->tokens_at_end) metric_add(w->m_wasted, total - s->tokens_at_end);
     s->tokens = total > s->tokens ? total : s->tokens;
     switch (s->end) {
-    case SLOT_END_CANCELLED: publish_finish(w, s, "cancelled", "cancelled", NULL, NULL); break;
+    case SLOT_END_CANCELLED:
+        publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
+        break;
     case SLOT_END_TIMEOUT:
         publish_finish(w, s, "failed", NULL, "timeout", "deadline passed while generating");
         break;
-    case SLOT_END_HANDBACK: publish_handback(w, s); break;
-    case SLOT_END_NONE: break;
+    case SLOT_END_HANDBACK:
+        publish_handback(w, s);
+        break;
+    case SLOT_END_NONE:
+        break;
     }
 }
 
@@ -147,7 +158,8 @@ void publish_step(struct worker *w, struct estep *st)
         struct slot *s = o->slot;
         const char *text = st->text.data ? st->text.data + o->text_off : "";
         if (o->prompt_tokens) s->prompt_tokens = o->prompt_tokens;
-        if (o->fin == EOUT_NONE || o->fin == EOUT_STOP || o->fin == EOUT_LENGTH) tokens_out(w, s, o, text);
+        if (o->fin == EOUT_NONE || o->fin == EOUT_STOP || o->fin == EOUT_LENGTH)
+            tokens_out(w, s, o, text);
         if (o->fin == EOUT_NONE) continue;
         if (s->end != SLOT_END_NONE) {
             finish_ended(w, s, o->total);
@@ -155,8 +167,12 @@ void publish_step(struct worker *w, struct estep *st)
         }
         s->tokens = o->total;
         switch (o->fin) {
-        case EOUT_STOP: publish_finish(w, s, "done", "stop", NULL, NULL); break;
-        case EOUT_LENGTH: publish_finish(w, s, "done", "length", NULL, NULL); break;
+        case EOUT_STOP:
+            publish_finish(w, s, "done", "stop", NULL, NULL);
+            break;
+        case EOUT_LENGTH:
+            publish_finish(w, s, "done", "length", NULL, NULL);
+            break;
         case EOUT_ERROR: {
             char why[256];
             snprintf(why, sizeof(why), "%.*s", (int)o->text_len, text);
@@ -169,16 +185,18 @@ void publish_step(struct worker *w, struct estep *st)
             publish_finish(w, s, "failed", NULL, "bad_request", why);
             break;
         }
-        case EOUT_DROPPED:   /* a drop we did not ask for cannot happen; finish it safely */
+        case EOUT_DROPPED: /* a drop we did not ask for cannot happen; finish it safely */
             publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
             break;
-        case EOUT_NONE: break;
+        case EOUT_NONE:
+            break;
         }
     }
     /* Deadlines of running jobs, checked once per step. */
     uint64_t now = clock_wall_us();
     for (struct slot *s = w->slots; s; s = s->next)
-        if (s->state == SLOT_RUNNING && s->end == SLOT_END_NONE && s->deadline_us && now >= s->deadline_us) {
+        if (s->state == SLOT_RUNNING && s->end == SLOT_END_NONE && s->deadline_us &&
+            now >= s->deadline_us) {
             s->end = SLOT_END_TIMEOUT;
             s->tokens_at_end = s->tokens;
             batch_cancel(&w->batch, s);
@@ -205,14 +223,17 @@ void publish_finish(struct worker *w, struct slot *s, const char *outcome,
     if (!is_error) {
         buf_printf(&j, "{\"finish_reason\":");
         json_str(&j, finish_reason ? finish_reason : "stop");
-        buf_printf(&j, ",\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%u}", s->prompt_tokens, s->tokens);
+        buf_printf(&j, ",\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%u}",
+                   s->prompt_tokens, s->tokens);
         buf_printf(&j, ",\"timing\":{\"queue_ms\":%.3f,\"ttft_ms\":%.3f,\"total_ms\":%.3f",
                    s->dequeued_us > from ? (double)(s->dequeued_us - from) / 1e3 : 0.0,
                    s->first_token_us > from ? (double)(s->first_token_us - from) / 1e3 : 0.0,
                    (double)(done - from) / 1e3);
-        buf_printf(&j, ",\"enqueued_us\":%llu,\"dequeued_us\":%llu,\"first_token_us\":%llu,\"done_us\":%llu}}",
-                   (unsigned long long)s->enqueued_us, (unsigned long long)s->dequeued_us,
-                   (unsigned long long)s->first_token_us, (unsigned long long)done);
+        buf_printf(
+            &j,
+            ",\"enqueued_us\":%llu,\"dequeued_us\":%llu,\"first_token_us\":%llu,\"done_us\":%llu}}",
+            (unsigned long long)s->enqueued_us, (unsigned long long)s->dequeued_us,
+            (unsigned long long)s->first_token_us, (unsigned long long)done);
     } else {
         buf_printf(&j, "{\"code\":");
         json_str(&j, code);
@@ -224,12 +245,14 @@ void publish_finish(struct worker *w, struct slot *s, const char *outcome,
     replay_flush(w, s);
     char okey[KEYS_MAX];
     keys_out(&w->keys, s->id, okey);
-    const char *argv[] = { "XADD", okey, "*", is_error ? "e" : "d", j.data };
-    size_t lens[] = { 4, strlen(okey), 1, 1, j.len };
+    const char *argv[] = {"XADD", okey, "*", is_error ? "e" : "d", j.data};
+    size_t lens[] = {4, strlen(okey), 1, 1, j.len};
     rconn_command_argv(w->cmd, NULL, NULL, 5, argv, lens);
     replay_expire(w, okey);
-    if (is_error) publish_record(w, s, EVENT_KIND_ERROR, s->sent, 0, j.data, j.len);
-    else publish_record(w, s, EVENT_KIND_DONE, s->tokens, 0, j.data, j.len);
+    if (is_error)
+        publish_record(w, s, EVENT_KIND_ERROR, s->sent, 0, j.data, j.len);
+    else
+        publish_record(w, s, EVENT_KIND_DONE, s->tokens, 0, j.data, j.len);
 
     char key[KEYS_MAX], done_s[24], ftu[24], pt[16], ct[16];
     keys_job(&w->keys, s->id, key);
@@ -237,25 +260,47 @@ void publish_finish(struct worker *w, struct slot *s, const char *outcome,
     snprintf(ftu, sizeof(ftu), "%llu", (unsigned long long)s->first_token_us);
     snprintf(pt, sizeof(pt), "%d", s->prompt_tokens);
     snprintf(ct, sizeof(ct), "%u", s->tokens);
-    const char *hv[] = { "HSET", key, "state", outcome, "done_us", done_s, "first_token_us", ftu,
-                         "prompt_tokens", pt, "completion_tokens", ct, "finish_reason",
-                         finish_reason ? finish_reason : "", "error", msg ? msg : "", "worker", w->cfg.id };
+    const char *hv[] = {"HSET",
+                        key,
+                        "state",
+                        outcome,
+                        "done_us",
+                        done_s,
+                        "first_token_us",
+                        ftu,
+                        "prompt_tokens",
+                        pt,
+                        "completion_tokens",
+                        ct,
+                        "finish_reason",
+                        finish_reason ? finish_reason : "",
+                        "error",
+                        msg ? msg : "",
+                        "worker",
+                        w->cfg.id};
     size_t hl[18];
-    for (int i = 0; i < 18; i++) hl[i] = strlen(hv[i]);
+    for (int i = 0; i < 18; i++)
+        hl[i] = strlen(hv[i]);
     rconn_command_argv(w->cmd, NULL, NULL, 18, hv, hl);
     rconn_command(w->cmd, NULL, NULL, "EXPIRE %s 3600", key);
     rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", w->jobs_key, KEYS_GROUP, s->entry);
     rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", w->jobs_key, s->entry);
 
-    if (!strcmp(outcome, "done")) metric_add(w->m_jobs_done, 1);
-    else if (!strcmp(outcome, "cancelled")) metric_add(w->m_jobs_cancelled, 1);
-    else if (s->dead_lettered) metric_add(w->m_jobs_dlq, 1);
-    else if (code && !strcmp(code, "timeout")) metric_add(w->m_jobs_timeout, 1);
-    else metric_add(w->m_jobs_failed, 1);
+    if (!strcmp(outcome, "done"))
+        metric_add(w->m_jobs_done, 1);
+    else if (!strcmp(outcome, "cancelled"))
+        metric_add(w->m_jobs_cancelled, 1);
+    else if (s->dead_lettered)
+        metric_add(w->m_jobs_dlq, 1);
+    else if (code && !strcmp(code, "timeout"))
+        metric_add(w->m_jobs_timeout, 1);
+    else
+        metric_add(w->m_jobs_failed, 1);
     if (s->prompt_tokens > 0) metric_add(w->m_prompt_tokens, s->prompt_tokens);
     log_req(is_error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, s->id, s->trace_id,
-            "job %s: %s%s%s, %u tokens in %.1f ms", outcome, is_error ? code : (finish_reason ? finish_reason : ""),
-            is_error ? ": " : "", is_error && msg ? msg : "", s->tokens, (double)(done - from) / 1e3);
+            "job %s: %s%s%s, %u tokens in %.1f ms", outcome,
+            is_error ? code : (finish_reason ? finish_reason : ""), is_error ? ": " : "",
+            is_error && msg ? msg : "", s->tokens, (double)(done - from) / 1e3);
     buf_deinit(&j);
     slot_release(w, s);
 }
@@ -266,9 +311,10 @@ void publish_retry(struct worker *w, struct slot *s, const char *why)
     keys_job(&w->keys, s->id, key);
     rconn_command(w->cmd, NULL, NULL, "HSET %s state queued error %s", key, why);
     metric_add(w->m_jobs_retry, 1);
-    log_req(LOG_LEVEL_WARN, s->id, s->trace_id,
-            "attempt %lld failed (%s); leaving the job pending for a retry after the lease (%lld ms)",
-            s->attempts, why, w->cfg.lease_ms);
+    log_req(
+        LOG_LEVEL_WARN, s->id, s->trace_id,
+        "attempt %lld failed (%s); leaving the job pending for a retry after the lease (%lld ms)",
+        s->attempts, why, w->cfg.lease_ms);
     slot_release(w, s);
 }
 
@@ -280,8 +326,8 @@ void publish_handback(struct worker *w, struct slot *s)
      * its next tick instead of after the lease. */
     rconn_command(w->cmd, NULL, NULL, "HSET %s state queued", key);
     rconn_command(w->cmd, NULL, NULL, "HINCRBY %s attempts -1", key);
-    rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", w->jobs_key, KEYS_GROUP,
-                  w->cfg.id, s->entry, w->cfg.lease_ms * 100);
+    rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", w->jobs_key,
+                  KEYS_GROUP, w->cfg.id, s->entry, w->cfg.lease_ms * 100);
     metric_add(w->m_jobs_handed_back, 1);
     log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "handed back to the queue (drain)");
     slot_release(w, s);

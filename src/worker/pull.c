@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PULL_BLOCK_MS 1000     /* < rconn ping timeout, so the pull connection stays "alive" */
+#define PULL_BLOCK_MS 1000 /* < rconn ping timeout, so the pull connection stays "alive" */
 
 /* ---------------------------------------------------------------- slots */
 
@@ -31,8 +31,10 @@ static struct slot *slot_find_entry(struct worker *w, const char *entry)
 
 void slot_release(struct worker *w, struct slot *s)
 {
-    if (s->prev) s->prev->next = s->next;
-    else w->slots = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->slots = s->next;
     if (s->next) s->next->prev = s->prev;
     w->n_slots--;
     if (s->state == SLOT_RUNNING) w->n_running--;
@@ -75,8 +77,10 @@ static void on_attempts(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct slot *s = priv;
     redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_INTEGER) s->attempts = r->integer;
-    else if (r && r->type == REDIS_REPLY_ERROR) s->attempts = -1;   /* hash unusable: see on_state */
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        s->attempts = r->integer;
+    else if (r && r->type == REDIS_REPLY_ERROR)
+        s->attempts = -1; /* hash unusable: see on_state */
 }
 
 static int str_is(const redisReply *r, const char *s)
@@ -85,7 +89,7 @@ static int str_is(const redisReply *r, const char *s)
 }
 
 /* States after which a redelivered job is acknowledged and skipped (idempotent delivery). */
-static const char *const final_states[] = { "done", "failed", "cancelled" };
+static const char *const final_states[] = {"done", "failed", "cancelled"};
 
 /* The second half of the delivery check (HINCRBY attempts came first, same pipeline). */
 static void on_state(redisAsyncContext *ac, void *reply, void *priv)
@@ -105,7 +109,8 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || s->attempts == 0) {
         /* Connection lost or an error: leave the entry pending; the lease brings it back. */
-        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "delivery check failed (%s); leaving the job pending",
+        log_req(LOG_LEVEL_WARN, s->id, s->trace_id,
+                "delivery check failed (%s); leaving the job pending",
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
         slot_release(w, s);
         return;
@@ -113,31 +118,47 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *st = r->element[0];
     for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
         if (str_is(st, final_states[i])) {
-            log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery", st->str);
+            log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery",
+                    st->str);
             metric_add(w->m_jobs_skipped, 1);
             ack_del(w, s->entry);
             slot_release(w, s);
             return;
         }
-    if (w->draining) {           /* delivered while draining: give it straight back */
+    if (w->draining) { /* delivered while draining: give it straight back */
         publish_handback(w, s);
         return;
     }
     if (s->attempts > w->cfg.max_attempts) {
         char msg[160];
         snprintf(msg, sizeof(msg), "gave up after %lld attempts", s->attempts - 1);
-        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "%s: moving the job to the dead-letter stream", msg);
+        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "%s: moving the job to the dead-letter stream",
+                msg);
         /* The fields `llmq dlq retry` needs to re-enqueue it as it came (id, gw, req, tp). */
-        const char *argv[] = { "XADD", w->dlq_key, "*", "id", s->id, "gw", s->gw, "req", s->req_json,
-                               "tp", s->traceparent ? s->traceparent : "", "error", msg, "entry", s->entry };
+        const char *argv[] = {"XADD",
+                              w->dlq_key,
+                              "*",
+                              "id",
+                              s->id,
+                              "gw",
+                              s->gw,
+                              "req",
+                              s->req_json,
+                              "tp",
+                              s->traceparent ? s->traceparent : "",
+                              "error",
+                              msg,
+                              "entry",
+                              s->entry};
         size_t lens[15];
-        for (int i = 0; i < 15; i++) lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
+        for (int i = 0; i < 15; i++)
+            lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
         rconn_command_argv(w->cmd, NULL, NULL, 15, argv, lens);
         s->dead_lettered = 1;
         publish_finish(w, s, "failed", NULL, "internal", msg);
         return;
     }
-    struct err e = { 0 };
+    struct err e = {0};
     if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
         log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "bad job: %s", e.msg);
         publish_finish(w, s, "failed", NULL, "bad_request", e.msg);
@@ -148,7 +169,7 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         publish_finish(w, s, "failed", NULL, "timeout", "deadline passed before the job started");
         return;
     }
-    if (s->end == SLOT_END_CANCELLED) {   /* a cancel arrived while we were checking */
+    if (s->end == SLOT_END_CANCELLED) { /* a cancel arrived while we were checking */
         publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
         return;
     }
@@ -167,19 +188,21 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
 /* One stream entry delivered by XREADGROUP or XAUTOCLAIM. */
 static void deliver(struct worker *w, const redisReply *ent)
 {
-    if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 || ent->element[0]->type != REDIS_REPLY_STRING)
+    if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
+        ent->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *entry = ent->element[0]->str;
     const redisReply *kv = ent->element[1];
     if (strlen(entry) >= sizeof(((struct slot *)0)->entry)) return;
-    if (slot_find_entry(w, entry)) return;     /* ours already (our own lease lapsed) */
-    if (kv->type != REDIS_REPLY_ARRAY) {       /* deleted meanwhile */
+    if (slot_find_entry(w, entry)) return; /* ours already (our own lease lapsed) */
+    if (kv->type != REDIS_REPLY_ARRAY) {   /* deleted meanwhile */
         ack_del(w, entry);
         return;
     }
     const redisReply *id = field(kv, "id"), *gw = field(kv, "gw"), *req = field(kv, "req");
     const redisReply *tp = field(kv, "tp"), *enq = field(kv, "enq_us");
-    if (!id || !gw || !req || !keys_id_valid(id->str, id->len) || !keys_id_valid(gw->str, gw->len)) {
+    if (!id || !gw || !req || !keys_id_valid(id->str, id->len) ||
+        !keys_id_valid(gw->str, gw->len)) {
         log_error("malformed job entry %s (needs valid id, gw, req): dead-lettering it", entry);
         rconn_command(w->cmd, NULL, NULL, "XADD %s * entry %s error %s", w->dlq_key, entry,
                       "malformed entry: needs valid id, gw, req");
@@ -206,7 +229,8 @@ static void deliver(struct worker *w, const redisReply *ent)
     if (tp && tp->len) {
         s->traceparent = xstrndup(tp->str, tp->len);
         /* traceparent: 00-<32 hex trace id>-<16 hex parent>-<flags> */
-        if (tp->len >= 35 && tp->str[2] == '-') snprintf(s->trace_id, sizeof(s->trace_id), "%.32s", tp->str + 3);
+        if (tp->len >= 35 && tp->str[2] == '-')
+            snprintf(s->trace_id, sizeof(s->trace_id), "%.32s", tp->str + 3);
     }
     s->enqueued_us = parse_u64(enq);
     s->state = SLOT_CHECKING;
@@ -256,10 +280,12 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     w->pull_in_flight = 0;
     if (w->stopping) return;
-    if (!r) return;                /* connection dropped: pull_maybe runs again on reconnect */
+    if (!r) return; /* connection dropped: pull_maybe runs again on reconnect */
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!strncmp(r->str, "NOGROUP", 7)) create_group(w);   /* stream or group gone (FLUSHALL, restart) */
-        else log_error("XREADGROUP: %s", r->str);
+        if (!strncmp(r->str, "NOGROUP", 7))
+            create_group(w); /* stream or group gone (FLUSHALL, restart) */
+        else
+            log_error("XREADGROUP: %s", r->str);
         uv_timer_start(&w->pull_retry, on_pull_retry, 200, 0);
         return;
     }
@@ -267,8 +293,11 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv)
     if (r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *sr = r->element[i];
-            if (sr->type != REDIS_REPLY_ARRAY || sr->elements < 2 || sr->element[1]->type != REDIS_REPLY_ARRAY) continue;
-            for (size_t j = 0; j < sr->element[1]->elements; j++) deliver(w, sr->element[1]->element[j]);
+            if (sr->type != REDIS_REPLY_ARRAY || sr->elements < 2 ||
+                sr->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            for (size_t j = 0; j < sr->element[1]->elements; j++)
+                deliver(w, sr->element[1]->element[j]);
         }
     pull_maybe(w);
 }
@@ -276,7 +305,8 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv)
 void pull_maybe(struct worker *w)
 {
     int free_slots = w->max_batch - w->n_slots;
-    if (w->draining || w->stopping || w->pull_in_flight || free_slots <= 0 || !rconn_connected(w->pull))
+    if (w->draining || w->stopping || w->pull_in_flight || free_slots <= 0 ||
+        !rconn_connected(w->pull))
         return;
     if (uv_is_active((uv_handle_t *)&w->pull_retry)) return;
     if (rconn_command(w->pull, on_read, w, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
@@ -293,8 +323,10 @@ static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
     w->claim_in_flight = 0;
     if (!r || w->stopping) return;
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!strncmp(r->str, "NOGROUP", 7)) create_group(w);
-        else log_warn("XAUTOCLAIM: %s", r->str);
+        if (!strncmp(r->str, "NOGROUP", 7))
+            create_group(w);
+        else
+            log_warn("XAUTOCLAIM: %s", r->str);
         snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
         return;
     }
@@ -306,7 +338,8 @@ static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
     if (ents->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i < ents->elements; i++) {
         const redisReply *ent = ents->element[i];
-        if (ent->type == REDIS_REPLY_ARRAY && ent->elements >= 1 && ent->element[0]->type == REDIS_REPLY_STRING &&
+        if (ent->type == REDIS_REPLY_ARRAY && ent->elements >= 1 &&
+            ent->element[0]->type == REDIS_REPLY_STRING &&
             !slot_find_entry(w, ent->element[0]->str))
             log_info("taking over job entry %s (lease expired)", ent->element[0]->str);
         deliver(w, ent);

@@ -10,9 +10,9 @@
 #include "common/buf.h"
 
 struct stop {
-    const char *const *strs;   /* borrowed: n non-empty strings that outlive the matcher */
+    const char *const *strs; /* borrowed: n non-empty strings that outlive the matcher */
     int n;
-    struct buf held;           /* owned: text withheld because it may begin a stop string */
+    struct buf held; /* owned: text withheld because it may begin a stop string */
 };
 
 void stop_init(struct stop *s, const char *const *strs, int n);

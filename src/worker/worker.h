@@ -32,64 +32,64 @@ struct worker_cfg {
 /* ---------------------------------------------------------------- slots (loop thread) */
 
 enum slot_state {
-    SLOT_CHECKING,     /* delivered; attempts/state checks in flight; engine has not seen it */
-    SLOT_RUNNING,      /* joined: the engine thread holds a pointer to it */
+    SLOT_CHECKING, /* delivered; attempts/state checks in flight; engine has not seen it */
+    SLOT_RUNNING,  /* joined: the engine thread holds a pointer to it */
 };
 
 /* Why a running slot is being ended early (the engine reports back before it is freed). */
 enum slot_end {
     SLOT_END_NONE = 0,
-    SLOT_END_CANCELLED,    /* client cancel */
-    SLOT_END_TIMEOUT,      /* deadline_us passed */
-    SLOT_END_HANDBACK,     /* drain timeout: hand it to a peer */
+    SLOT_END_CANCELLED, /* client cancel */
+    SLOT_END_TIMEOUT,   /* deadline_us passed */
+    SLOT_END_HANDBACK,  /* drain timeout: hand it to a peer */
 };
 
 /* One job this worker holds, from delivery until it is acknowledged or handed back. */
 struct slot {
-    struct slot *prev, *next;  /* worker's list */
-    struct worker *w;          /* borrowed: the worker outlives its slots */
-    char id[KEYS_ID_MAX + 1];  /* request id */
-    char gw[KEYS_ID_MAX + 1];  /* owning gateway */
-    char entry[48];            /* stream entry id in P jobs */
-    char trace_id[33];         /* from the job's traceparent; "" when none */
-    char *traceparent;         /* owned; may be NULL */
-    char *req_json;            /* owned: the "req" field as delivered */
+    struct slot *prev, *next; /* worker's list */
+    struct worker *w;         /* borrowed: the worker outlives its slots */
+    char id[KEYS_ID_MAX + 1]; /* request id */
+    char gw[KEYS_ID_MAX + 1]; /* owning gateway */
+    char entry[48];           /* stream entry id in P jobs */
+    char trace_id[33];        /* from the job's traceparent; "" when none */
+    char *traceparent;        /* owned; may be NULL */
+    char *req_json;           /* owned: the "req" field as delivered */
     size_t req_len;
-    struct job_request req;    /* decoded; moved to the engine thread on join */
+    struct job_request req; /* decoded; moved to the engine thread on join */
     enum slot_state state;
-    enum slot_end end;         /* set once; later tokens are wasted, not published */
-    long long attempts;        /* after our HINCRBY */
-    int dead_lettered;         /* moved to P dlq (metrics outcome) */
-    uint64_t deadline_us;      /* wall; 0 = none */
-    uint64_t enqueued_us, dequeued_us, first_token_us;   /* wall clock */
-    uint32_t tokens;           /* tokens generated so far, as far as the loop knows */
-    uint32_t sent;             /* tokens covered by published t records */
-    uint32_t tokens_at_end;    /* s->tokens when s->end was set (for tokens wasted) */
+    enum slot_end end;    /* set once; later tokens are wasted, not published */
+    long long attempts;   /* after our HINCRBY */
+    int dead_lettered;    /* moved to P dlq (metrics outcome) */
+    uint64_t deadline_us; /* wall; 0 = none */
+    uint64_t enqueued_us, dequeued_us, first_token_us; /* wall clock */
+    uint32_t tokens;        /* tokens generated so far, as far as the loop knows */
+    uint32_t sent;          /* tokens covered by published t records */
+    uint32_t tokens_at_end; /* s->tokens when s->end was set (for tokens wasted) */
     int prompt_tokens;
     /* replay log chunk not yet XADDed to P out:<id> */
-    struct buf replay;         /* owned */
+    struct buf replay; /* owned */
     uint32_t replay_first, replay_count;
-    uint64_t replay_flush_us;  /* monotonic time of the last XADD */
+    uint64_t replay_flush_us; /* monotonic time of the last XADD */
 };
 
 /* ---------------------------------------------------------------- batch (engine thread) */
 
 enum emsg_kind { EMSG_JOIN, EMSG_CANCEL };
 
-struct emsg {                   /* loop -> engine */
+struct emsg { /* loop -> engine */
     struct emsg *next;
     enum emsg_kind kind;
-    struct slot *slot;          /* identity only: the engine thread never dereferences it */
-    struct job_request req;     /* JOIN: owned, moved from the slot */
+    struct slot *slot;      /* identity only: the engine thread never dereferences it */
+    struct job_request req; /* JOIN: owned, moved from the slot */
 };
 
 enum eout_fin {
-    EOUT_NONE = 0,              /* more to come */
-    EOUT_STOP,                  /* stop string or end-of-sequence */
-    EOUT_LENGTH,                /* max_tokens or context */
-    EOUT_ERROR,                 /* engine failed the sequence: retry elsewhere */
-    EOUT_REJECTED,              /* engine_seq_new refused the request: permanent; text = why */
-    EOUT_DROPPED,               /* acknowledged a CANCEL */
+    EOUT_NONE = 0, /* more to come */
+    EOUT_STOP,     /* stop string or end-of-sequence */
+    EOUT_LENGTH,   /* max_tokens or context */
+    EOUT_ERROR,    /* engine failed the sequence: retry elsewhere */
+    EOUT_REJECTED, /* engine_seq_new refused the request: permanent; text = why */
+    EOUT_DROPPED,  /* acknowledged a CANCEL */
 };
 
 /* One record of a step for one sequence: tokens [first, first+count) produced text.
@@ -99,30 +99,30 @@ struct eout {
     uint32_t first, count;
     size_t text_off, text_len; /* into estep.text */
     enum eout_fin fin;
-    uint32_t total;            /* tokens generated, when fin */
-    int prompt_tokens;         /* when fin (or first output) */
+    uint32_t total;    /* tokens generated, when fin */
+    int prompt_tokens; /* when fin (or first output) */
 };
 
-struct estep {                  /* engine -> loop: everything one step produced */
+struct estep { /* engine -> loop: everything one step produced */
     struct estep *next;
-    struct eout *outs;          /* owned */
+    struct eout *outs; /* owned */
     int n, cap;
-    struct buf text;            /* owned: all text of the step */
-    int batch;                  /* sequences stepped */
-    uint64_t tokens;            /* tokens generated in the step */
+    struct buf text; /* owned: all text of the step */
+    int batch;       /* sequences stepped */
+    uint64_t tokens; /* tokens generated in the step */
 };
 
 struct batch {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct emsg *inbox;         /* LIFO under mu; the engine thread reverses it */
-    struct estep *outbox;       /* LIFO under mu; the loop reverses it */
-    int outbox_n;               /* steps in outbox: the engine waits at BATCH_AHEAD_MAX */
-    pthread_cond_t cv_room;     /* signalled when the loop drained the outbox */
+    struct emsg *inbox;     /* LIFO under mu; the engine thread reverses it */
+    struct estep *outbox;   /* LIFO under mu; the loop reverses it */
+    int outbox_n;           /* steps in outbox: the engine waits at BATCH_AHEAD_MAX */
+    pthread_cond_t cv_room; /* signalled when the loop drained the outbox */
     int quit;
-    uv_async_t async;           /* wakes the loop when outbox is non-empty */
-    struct engine *eng;         /* engine thread only (after start) */
+    uv_async_t async;   /* wakes the loop when outbox is non-empty */
+    struct engine *eng; /* engine thread only (after start) */
     int max_batch;
     struct worker *w;
 };
@@ -140,32 +140,32 @@ struct worker {
     struct keys keys;
     char jobs_key[KEYS_MAX], dlq_key[KEYS_MAX], cancel_key[KEYS_MAX];
     char worker_key[KEYS_MAX], workers_key[KEYS_MAX];
-    struct rconn *cmd;          /* commands and publishes, pipelined */
-    struct rconn *pull;         /* XREADGROUP BLOCK only (it would stall the pipeline) */
-    struct rconn *sub;          /* SUBSCRIBE P cancel */
+    struct rconn *cmd;  /* commands and publishes, pipelined */
+    struct rconn *pull; /* XREADGROUP BLOCK only (it would stall the pipeline) */
+    struct rconn *sub;  /* SUBSCRIBE P cancel */
     struct batch batch;
     char model_name[128];
     int max_batch;
 
-    struct slot *slots;         /* list of held jobs */
-    int n_slots;                /* == length of slots: what counts against max_batch */
+    struct slot *slots; /* list of held jobs */
+    int n_slots;        /* == length of slots: what counts against max_batch */
     int n_running;
     int pull_in_flight;
     int claim_in_flight;
     char claim_cursor[48];
-    uv_timer_t pull_retry;      /* after a NOGROUP or error: retry pulling later */
-    uv_timer_t tick;            /* 1 s: lease refresh, takeover, heartbeat */
+    uv_timer_t pull_retry; /* after a NOGROUP or error: retry pulling later */
+    uv_timer_t tick;       /* 1 s: lease refresh, takeover, heartbeat */
 
     /* burst under construction: per owning gateway, one PUBLISH at flush */
     struct burst_gw *burst;
     int n_burst, cap_burst;
     int burst_dirty;
-    uv_prepare_t flusher;       /* flushes the burst before the loop polls (once per turn) */
+    uv_prepare_t flusher; /* flushes the burst before the loop polls (once per turn) */
 
     /* drain */
     int draining;
-    int handing_back;           /* drain timeout reached: running jobs are being handed back */
-    int stopping;               /* final phase: waiting for last replies, then exit */
+    int handing_back; /* drain timeout reached: running jobs are being handed back */
+    int stopping;     /* final phase: waiting for last replies, then exit */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain_timer;
     uint64_t drain_started_us;
@@ -183,37 +183,37 @@ struct worker {
     struct metric *m_jobs_done, *m_jobs_failed, *m_jobs_cancelled, *m_jobs_timeout;
     struct metric *m_jobs_dlq, *m_jobs_retry, *m_jobs_skipped, *m_jobs_handed_back;
     struct metric *m_running, *m_cpu;
-    uint64_t tokens_last, tokens_last_us;   /* for tokens_per_s in the heartbeat */
+    uint64_t tokens_last, tokens_last_us; /* for tokens_per_s in the heartbeat */
     double tokens_per_s;
 };
 
 /* ---- main.c */
-void worker_shutdown(struct worker *w);        /* close everything; loop then ends */
+void worker_shutdown(struct worker *w); /* close everything; loop then ends */
 
 /* ---- pull.c */
-void pull_on_connect(struct worker *w);        /* XGROUP CREATE, then pull */
-void pull_maybe(struct worker *w);             /* issue XREADGROUP if slots are free */
-void pull_autoclaim(struct worker *w);         /* takeover of dead workers' jobs */
+void pull_on_connect(struct worker *w); /* XGROUP CREATE, then pull */
+void pull_maybe(struct worker *w);      /* issue XREADGROUP if slots are free */
+void pull_autoclaim(struct worker *w);  /* takeover of dead workers' jobs */
 void pull_cancel(struct worker *w, const char *id, size_t len);
 struct slot *slot_find(struct worker *w, const char *id, size_t len);
-void slot_release(struct worker *w, struct slot *s);   /* unlink, free, pull more */
+void slot_release(struct worker *w, struct slot *s); /* unlink, free, pull more */
 
 /* ---- lease.c */
-void lease_tick(struct worker *w);             /* lease refresh + heartbeat + takeover */
+void lease_tick(struct worker *w); /* lease refresh + heartbeat + takeover */
 void lease_heartbeat(struct worker *w);
 
 /* ---- batch.c */
 int batch_start(struct worker *w, struct engine *eng, struct err *e);
-void batch_join(struct batch *b, struct slot *s);      /* moves s->req into the engine */
+void batch_join(struct batch *b, struct slot *s); /* moves s->req into the engine */
 void batch_cancel(struct batch *b, struct slot *s);
-void batch_stop(struct batch *b);              /* joins the thread, frees the engine + seqs */
+void batch_stop(struct batch *b); /* joins the thread, frees the engine + seqs */
 void estep_free(struct estep *st);
 
 /* ---- publish.c */
-void publish_record(struct worker *w, const struct slot *s, enum event_kind kind,
-                    uint32_t index, uint32_t count, const char *payload, size_t len);
-void publish_flush(struct worker *w);          /* one PUBLISH per gateway with records */
-void publish_step(struct worker *w, struct estep *st);  /* handles one step's outputs */
+void publish_record(struct worker *w, const struct slot *s, enum event_kind kind, uint32_t index,
+                    uint32_t count, const char *payload, size_t len);
+void publish_flush(struct worker *w);                  /* one PUBLISH per gateway with records */
+void publish_step(struct worker *w, struct estep *st); /* handles one step's outputs */
 void publish_running(struct worker *w, struct slot *s);
 /* Ends a slot: replay final entry, d/e record, HSET/EXPIRE, XACK+XDEL, metrics, release.
  * outcome: "done", "failed", "cancelled". code/msg for errors (NULL otherwise). */
@@ -223,13 +223,13 @@ void publish_finish(struct worker *w, struct slot *s, const char *outcome,
 void publish_retry(struct worker *w, struct slot *s, const char *why);
 /* Drain: give the entry back at once (XCLAIM IDLE), undo our attempt, release. */
 void publish_handback(struct worker *w, struct slot *s);
-void publish_replay_tick(struct worker *w);    /* time-based replay flushes */
+void publish_replay_tick(struct worker *w); /* time-based replay flushes */
 void publish_deinit(struct worker *w);
 
 /* ---- drain.c */
 void drain_init(struct worker *w);
 void drain_start(struct worker *w, const char *why);
-void drain_check(struct worker *w);            /* called when slots change */
+void drain_check(struct worker *w); /* called when slots change */
 
 /* ---- admin.c */
 int admin_start(struct worker *w, struct err *e);

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     event_reader_init(&r, (const char *)data, size);
     size_t consumed = 0;
     while (event_next(&r, &ev, &e) == 1) {
-        if (event_append(&b, ev.kind, ev.id, ev.id_len, ev.index, ev.count, ev.payload, ev.payload_len) != 0)
+        if (event_append(&b, ev.kind, ev.id, ev.id_len, ev.index, ev.count, ev.payload,
+                         ev.payload_len) != 0)
             abort();
         consumed = r.off;
     }

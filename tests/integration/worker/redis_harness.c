@@ -27,10 +27,11 @@ long long harness_now_ms(void)
 int harness_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     if (fd < 0) return -errno;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
         close(fd);
         return -errno;
     }
@@ -79,7 +80,8 @@ void harness_kill(pid_t pid)
 
 static const char *find_redis_server(void)
 {
-    static const char *paths[] = { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" };
+    static const char *paths[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
+                                  "/usr/sbin/redis-server"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         if (access(paths[i], X_OK) == 0) return paths[i];
     return NULL;
@@ -87,7 +89,7 @@ static const char *find_redis_server(void)
 
 redisContext *redis_server_connect(const struct redis_server *rs)
 {
-    struct timeval tv = { 2, 0 };
+    struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", rs->port, tv);
     if (!c || c->err) {
         if (c) redisFree(c);
@@ -103,8 +105,9 @@ static int launch(struct redis_server *rs)
     if (!bin) return -ENOENT;
     char port[16];
     snprintf(port, sizeof(port), "%d", rs->port);
-    char *argv[] = { (char *)bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                     "--dir", rs->dir, "--daemonize", "no", "--loglevel", "warning", NULL };
+    char *argv[] = {(char *)bin, "--port",       port,      "--bind", "127.0.0.1", "--save",
+                    "",          "--appendonly", "no",      "--dir",  rs->dir,     "--daemonize",
+                    "no",        "--loglevel",   "warning", NULL};
     char log[256];
     snprintf(log, sizeof(log), "%s/redis.log", rs->dir);
     rs->pid = harness_spawn(argv, log);
@@ -120,7 +123,7 @@ static int launch(struct redis_server *rs)
             if (ok) return 0;
         }
         int st;
-        if (waitpid(rs->pid, &st, WNOHANG) == rs->pid) {   /* died: port taken? */
+        if (waitpid(rs->pid, &st, WNOHANG) == rs->pid) { /* died: port taken? */
             rs->pid = 0;
             return -EADDRINUSE;
         }
@@ -177,7 +180,7 @@ redisReply *harness_sub_next(redisContext *c, int timeout_ms)
         if (reply) return reply;
         long long left = until - harness_now_ms();
         if (left <= 0) return NULL;
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
         int n = poll(&p, 1, (int)left);
         if (n <= 0) return NULL;
         if (redisBufferRead(c) != REDIS_OK) return NULL;
@@ -187,9 +190,10 @@ redisReply *harness_sub_next(redisContext *c, int timeout_ms)
 int harness_http_get(int port, const char *path, int *status, char *body, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    struct timeval tv = { 2, 0 };
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {2, 0};
     if (fd < 0) return -1;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -198,7 +202,8 @@ int harness_http_get(int port, const char *path, int *status, char *body, size_t
         return -1;
     }
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return -1;
@@ -206,7 +211,8 @@ int harness_http_get(int port, const char *path, int *status, char *body, size_t
     static char resp[1 << 20];
     size_t got = 0;
     ssize_t r;
-    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0) got += (size_t)r;
+    while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+        got += (size_t)r;
     close(fd);
     resp[got] = 0;
     if (sscanf(resp, "HTTP/1.1 %d", status) != 1) return -1;

@@ -11,7 +11,7 @@
 struct redis_server {
     pid_t pid;
     int port;
-    char dir[128];             /* private working directory (removed by stop) */
+    char dir[128]; /* private working directory (removed by stop) */
 };
 
 /* Picks a free port and starts `redis-server` (no persistence, 127.0.0.1 only), waiting up

@@ -24,16 +24,16 @@ static char log_path[256];
 
 struct req_view {
     char id[65];
-    struct buf text;            /* concatenated token text, each index once */
-    uint32_t next_index;        /* indices seen: 0..next_index-1 */
-    int gaps;                   /* a record started past next_index */
-    int repeats;                /* a record repeated indices (rerun after takeover) */
-    int repeat_mismatch;        /* ... with different text */
-    size_t tok_off[MAX_TOKENS_SEEN + 1];   /* text offset per index (records of count 1) */
-    int running;                /* r records */
+    struct buf text;                     /* concatenated token text, each index once */
+    uint32_t next_index;                 /* indices seen: 0..next_index-1 */
+    int gaps;                            /* a record started past next_index */
+    int repeats;                         /* a record repeated indices (rerun after takeover) */
+    int repeat_mismatch;                 /* ... with different text */
+    size_t tok_off[MAX_TOKENS_SEEN + 1]; /* text offset per index (records of count 1) */
+    int running;                         /* r records */
     int done, error;
     uint32_t done_index;
-    char final[1024];           /* d or e payload */
+    char final[1024]; /* d or e payload */
 };
 
 struct view {
@@ -59,7 +59,9 @@ static void on_record(struct view *v, const struct event *ev)
     struct req_view *r = req_get(v, ev->id, ev->id_len);
     if (!r) return;
     switch (ev->kind) {
-    case EVENT_KIND_RUNNING: r->running++; break;
+    case EVENT_KIND_RUNNING:
+        r->running++;
+        break;
     case EVENT_KIND_TOKENS:
         if (ev->index > r->next_index) r->gaps++;
         if (ev->index < r->next_index) {
@@ -67,7 +69,8 @@ static void on_record(struct view *v, const struct event *ev)
             r->repeats++;
             if (ev->count == 1 && ev->index < MAX_TOKENS_SEEN) {
                 size_t a = r->tok_off[ev->index], b = r->tok_off[ev->index + 1];
-                if (b - a != ev->payload_len || memcmp(r->text.data + a, ev->payload, b - a)) r->repeat_mismatch++;
+                if (b - a != ev->payload_len || memcmp(r->text.data + a, ev->payload, b - a))
+                    r->repeat_mismatch++;
             }
             if (ev->index + ev->count <= r->next_index) break;
         }
@@ -79,8 +82,10 @@ static void on_record(struct view *v, const struct event *ev)
         break;
     case EVENT_KIND_DONE:
     case EVENT_KIND_ERROR:
-        if (ev->kind == EVENT_KIND_DONE) r->done++;
-        else r->error++;
+        if (ev->kind == EVENT_KIND_DONE)
+            r->done++;
+        else
+            r->error++;
         r->done_index = ev->index;
         snprintf(r->final, sizeof(r->final), "%.*s", (int)ev->payload_len, ev->payload);
         break;
@@ -91,13 +96,15 @@ static int pump(struct view *v, int timeout_ms)
 {
     redisReply *m = harness_sub_next(v->sub, timeout_ms);
     if (!m) return 0;
-    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && !strcmp(m->element[0]->str, "message")) {
+    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+        !strcmp(m->element[0]->str, "message")) {
         struct event_reader rd;
         struct event ev;
         struct err e;
         int rc;
         event_reader_init(&rd, m->element[2]->str, m->element[2]->len);
-        while ((rc = event_next(&rd, &ev, &e)) == 1) on_record(v, &ev);
+        while ((rc = event_next(&rd, &ev, &e)) == 1)
+            on_record(v, &ev);
         CHECK(rc == 0);
         if (rc < 0) fprintf(stderr, "bad message: %s\n", e.msg);
     }
@@ -145,7 +152,8 @@ static void view_open(struct view *v, const char *prefix, const char *gw)
 
 static void view_close(struct view *v)
 {
-    for (int i = 0; i < v->n; i++) buf_deinit(&v->reqs[i].text);
+    for (int i = 0; i < v->n; i++)
+        buf_deinit(&v->reqs[i].text);
     redisFree(v->sub);
 }
 
@@ -156,7 +164,7 @@ static struct req_view *view_req(struct view *v, const char *id)
 
 /* ---------------------------------------------------------------- helpers */
 
-static redisContext *rc;   /* commands */
+static redisContext *rc; /* commands */
 
 static long long now_us(void)
 {
@@ -169,9 +177,12 @@ static void enqueue(const char *prefix, const char *gw, const char *id, const ch
 {
     char enq[32];
     snprintf(enq, sizeof(enq), "%lld", now_us());
-    redisReply *r = redisCommand(rc, "HSET %sjob:%s state queued gw %s attempts 0 req %s", prefix, id, gw, req);
+    redisReply *r =
+        redisCommand(rc, "HSET %sjob:%s state queued gw %s attempts 0 req %s", prefix, id, gw, req);
     if (r) freeReplyObject(r);
-    r = redisCommand(rc, "XADD %sjobs * id %s gw %s req %s tp 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 enq_us %s",
+    r = redisCommand(rc,
+                     "XADD %sjobs * id %s gw %s req %s tp "
+                     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 enq_us %s",
                      prefix, id, gw, req, enq);
     CHECK(r && r->type == REDIS_REPLY_STRING);
     if (r) freeReplyObject(r);
@@ -200,17 +211,19 @@ struct wproc {
 /* Starts a worker and waits (bounded) until /healthz says it is ready. */
 static struct wproc worker_start(const char *prefix, const char *id, const char *const *extra)
 {
-    struct wproc w = { 0, harness_free_port() };
+    struct wproc w = {0, harness_free_port()};
     char url[64], port[16];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rs.port);
     snprintf(port, sizeof(port), "%d", w.port);
     char *argv[40];
     int n = 0;
     argv[n++] = worker_bin;
-    const char *base[] = { "--redis-url", url, "--prefix", prefix, "--id", id, "--metrics-port", port,
-                           "--engine", "synthetic", "--max-batch", "8" };
-    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) argv[n++] = (char *)base[i];
-    for (int i = 0; extra && extra[i] && n < 38; i++) argv[n++] = (char *)extra[i];
+    const char *base[] = {"--redis-url",    url,  "--prefix", prefix,      "--id",        id,
+                          "--metrics-port", port, "--engine", "synthetic", "--max-batch", "8"};
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+        argv[n++] = (char *)base[i];
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = (char *)extra[i];
     argv[n] = NULL;
     w.pid = harness_spawn(argv, log_path);
     CHECK(w.pid > 0);
@@ -218,7 +231,8 @@ static struct wproc worker_start(const char *prefix, const char *id, const char 
     char body[512];
     int status = 0;
     while (harness_now_ms() < until) {
-        if (harness_http_get(w.port, "/healthz", &status, body, sizeof(body)) > 0 && strstr(body, "\"ready\":true"))
+        if (harness_http_get(w.port, "/healthz", &status, body, sizeof(body)) > 0 &&
+            strstr(body, "\"ready\":true"))
             return w;
         usleep(20000);
     }
@@ -244,7 +258,8 @@ static double metric(int port, const char *name)
 {
     static char body[1 << 16];
     int status = 0;
-    if (harness_http_get(port, "/metrics", &status, body, sizeof(body)) < 0 || status != 200) return -1;
+    if (harness_http_get(port, "/metrics", &status, body, sizeof(body)) < 0 || status != 200)
+        return -1;
     size_t n = strlen(name);
     for (char *p = body; (p = strstr(p, name)) != NULL; p += n)
         if ((p == body || p[-1] == '\n') && p[n] == ' ') return atof(p + n + 1);
@@ -258,12 +273,14 @@ static void test_stream_order_and_determinism(void)
     const char *P = "t1:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "2", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "2", NULL});
     enqueue(P, "g1", "a1", "{\"prompt\":\"tell me a story\",\"max_tokens\":40,\"seed\":11}");
     enqueue(P, "g1", "a2", "{\"prompt\":\"tell me a story\",\"max_tokens\":40,\"seed\":11}");
     enqueue(P, "g1", "a3", "{\"prompt\":\"tell me a story\",\"max_tokens\":40,\"seed\":12}");
-    enqueue(P, "g1", "a4", "{\"kind\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}],\"max_tokens\":3,\"seed\":1}");
-    const char *ids[] = { "a1", "a2", "a3", "a4" };
+    enqueue(P, "g1", "a4",
+            "{\"kind\":\"chat\",\"messages\":[{\"role\":\"user\",\"content\":\"hi "
+            "there\"}],\"max_tokens\":3,\"seed\":1}");
+    const char *ids[] = {"a1", "a2", "a3", "a4"};
     CHECK(wait_final(&v, ids, 4, 10000));
     for (int i = 0; i < 4; i++) {
         struct req_view *r = view_req(&v, ids[i]);
@@ -274,7 +291,8 @@ static void test_stream_order_and_determinism(void)
         CHECK_EQ(r->next_index, i == 3 ? 3 : 40);
         CHECK_EQ(r->done_index, r->next_index);
         CHECK(strstr(r->final, "\"finish_reason\":\"length\"") != NULL);
-        CHECK(strstr(r->final, i == 3 ? "\"completion_tokens\":3" : "\"completion_tokens\":40") != NULL);
+        CHECK(strstr(r->final, i == 3 ? "\"completion_tokens\":3" : "\"completion_tokens\":40") !=
+              NULL);
         CHECK(strstr(r->final, i == 3 ? "\"prompt_tokens\":3" : "\"prompt_tokens\":4") != NULL);
         CHECK(strstr(r->final, "\"ttft_ms\":") != NULL);
     }
@@ -297,7 +315,8 @@ static void test_stream_order_and_determinism(void)
     for (size_t i = 0; r && i < r->elements; i++) {
         redisReply *kv = r->element[i]->element[1];
         for (size_t k = 0; k + 1 < kv->elements; k += 2) {
-            if (!strcmp(kv->element[k]->str, "t")) buf_append(&replay, kv->element[k + 1]->str, kv->element[k + 1]->len);
+            if (!strcmp(kv->element[k]->str, "t"))
+                buf_append(&replay, kv->element[k + 1]->str, kv->element[k + 1]->len);
             if (!strcmp(kv->element[k]->str, "d")) has_d = 1;
         }
     }
@@ -317,21 +336,23 @@ static void test_stop_string(void)
     const char *P = "t2:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "1", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "1", NULL});
     enqueue(P, "g1", "s1", "{\"prompt\":\"p\",\"max_tokens\":30,\"seed\":5}");
-    const char *ids1[] = { "s1" };
+    const char *ids1[] = {"s1"};
     CHECK(wait_final(&v, ids1, 1, 5000));
     struct req_view *full = view_req(&v, "s1");
     /* stop at the 3 characters starting in the middle of the 6th word */
     const char *t = full->text.data;
     const char *p = t;
-    for (int i = 0; i < 6 && p; i++) p = strchr(p + 1, ' ');
+    for (int i = 0; i < 6 && p; i++)
+        p = strchr(p + 1, ' ');
     CHECK(p != NULL);
     char stop[8], req[256];
     snprintf(stop, sizeof(stop), "%.3s", p ? p + 1 : "the");
-    snprintf(req, sizeof(req), "{\"prompt\":\"p\",\"max_tokens\":30,\"seed\":5,\"stop\":[\"zzz\",\"%s\"]}", stop);
+    snprintf(req, sizeof(req),
+             "{\"prompt\":\"p\",\"max_tokens\":30,\"seed\":5,\"stop\":[\"zzz\",\"%s\"]}", stop);
     enqueue(P, "g1", "s2", req);
-    const char *ids2[] = { "s2" };
+    const char *ids2[] = {"s2"};
     CHECK(wait_final(&v, ids2, 1, 5000));
     struct req_view *cut = view_req(&v, "s2");
     size_t expect = (size_t)(strstr(t, stop) - t);
@@ -349,13 +370,13 @@ static void test_cancel(void)
     const char *P = "t3:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "10", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "10", NULL});
     enqueue(P, "g1", "c1", "{\"prompt\":\"long\",\"max_tokens\":100000,\"seed\":1}");
     CHECK(wait_tokens(&v, "c1", 5, 5000));
     redisReply *r = redisCommand(rc, "PUBLISH %scancel c1", P);
     if (r) freeReplyObject(r);
     long long t0 = harness_now_ms();
-    const char *ids[] = { "c1" };
+    const char *ids[] = {"c1"};
     CHECK(wait_final(&v, ids, 1, 3000));
     CHECK(harness_now_ms() - t0 < 1000);
     struct req_view *c = view_req(&v, "c1");
@@ -373,7 +394,8 @@ static void test_cancel(void)
     if (r) freeReplyObject(r);
     w = worker_start(P, "w2", NULL);
     long long until = harness_now_ms() + 3000;
-    while (cmd_int("XLEN %sjobs", P, "") != 0 && harness_now_ms() < until) usleep(20000);
+    while (cmd_int("XLEN %sjobs", P, "") != 0 && harness_now_ms() < until)
+        usleep(20000);
     CHECK_EQ(cmd_int("XLEN %sjobs", P, ""), 0);
     CHECK_EQ(view_req(&v, "c2")->running, 0);
     CHECK_EQ(worker_term(&w, 5000), 0);
@@ -385,11 +407,15 @@ static void test_deadline_and_bad_job(void)
     const char *P = "t4:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "5", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "5", NULL});
     char req[256];
-    snprintf(req, sizeof(req), "{\"prompt\":\"x\",\"max_tokens\":5,\"seed\":1,\"deadline_us\":%lld}", now_us() - 1000);
+    snprintf(req, sizeof(req),
+             "{\"prompt\":\"x\",\"max_tokens\":5,\"seed\":1,\"deadline_us\":%lld}",
+             now_us() - 1000);
     enqueue(P, "g1", "d1", req);
-    snprintf(req, sizeof(req), "{\"prompt\":\"x\",\"max_tokens\":100000,\"seed\":1,\"deadline_us\":%lld}", now_us() + 300000);
+    snprintf(req, sizeof(req),
+             "{\"prompt\":\"x\",\"max_tokens\":100000,\"seed\":1,\"deadline_us\":%lld}",
+             now_us() + 300000);
     enqueue(P, "g1", "d2", req);
     enqueue(P, "g1", "d3", "{\"prompt\":\"x\",\"max_tokens\":-4}");
     /* a job whose record is not a hash can never run: failed at once, not retried forever */
@@ -397,7 +423,7 @@ static void test_deadline_and_bad_job(void)
     if (r) freeReplyObject(r);
     r = redisCommand(rc, "XADD %sjobs * id d4 gw g1 req {\"prompt\":\"x\"}", P);
     if (r) freeReplyObject(r);
-    const char *ids[] = { "d1", "d2", "d3", "d4" };
+    const char *ids[] = {"d1", "d2", "d3", "d4"};
     CHECK(wait_final(&v, ids, 4, 5000));
     CHECK(strstr(view_req(&v, "d4")->final, "\"code\":\"internal\"") != NULL);
     CHECK(strstr(view_req(&v, "d1")->final, "\"code\":\"timeout\"") != NULL);
@@ -419,19 +445,19 @@ static void test_takeover_after_sigkill(void)
     const char *P = "t5:";
     struct view v;
     view_open(&v, P, "g1");
-    const char *fast_lease[] = { "--step-ms", "10", "--lease-ms", "500", NULL };
+    const char *fast_lease[] = {"--step-ms", "10", "--lease-ms", "500", NULL};
     struct wproc a = worker_start(P, "wa", fast_lease);
     enqueue(P, "g1", "k1", "{\"prompt\":\"takeover\",\"max_tokens\":60,\"seed\":3}");
     CHECK(wait_tokens(&v, "k1", 10, 5000));
-    harness_kill(a.pid);                         /* no drain, no ack: the job stays pending */
+    harness_kill(a.pid); /* no drain, no ack: the job stays pending */
     struct wproc b = worker_start(P, "wb", fast_lease);
-    const char *ids[] = { "k1" };
+    const char *ids[] = {"k1"};
     CHECK(wait_final(&v, ids, 1, 8000));
     struct req_view *k = view_req(&v, "k1");
     CHECK_EQ(k->done, 1);
     CHECK_EQ(k->running, 2);
-    CHECK(k->repeats >= 10);                     /* the rerun started from token 0 ... */
-    CHECK_EQ(k->repeat_mismatch, 0);             /* ... with the same text (same seed) */
+    CHECK(k->repeats >= 10);         /* the rerun started from token 0 ... */
+    CHECK_EQ(k->repeat_mismatch, 0); /* ... with the same text (same seed) */
     CHECK_EQ(k->gaps, 0);
     CHECK_EQ(k->next_index, 60);
     char att[16], worker[32];
@@ -449,10 +475,11 @@ static void test_dead_letter(void)
     const char *P = "t6:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "1", "--lease-ms", "200",
-                                                             "--max-attempts", "2", NULL });
+    struct wproc w = worker_start(
+        P, "w1",
+        (const char *[]){"--step-ms", "1", "--lease-ms", "200", "--max-attempts", "2", NULL});
     enqueue(P, "g1", "x1", "{\"prompt\":\"boom [[synthetic:fail]]\",\"max_tokens\":5,\"seed\":1}");
-    const char *ids[] = { "x1" };
+    const char *ids[] = {"x1"};
     CHECK(wait_final(&v, ids, 1, 10000));
     struct req_view *x = view_req(&v, "x1");
     CHECK_EQ(x->error, 1);
@@ -475,11 +502,11 @@ static void test_drain(void)
     struct view v;
     view_open(&v, P, "g1");
     /* 1: SIGTERM lets running jobs finish, then exits 0 */
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "10", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "10", NULL});
     enqueue(P, "g1", "n1", "{\"prompt\":\"x\",\"max_tokens\":40,\"seed\":1}");
     CHECK(wait_tokens(&v, "n1", 3, 5000));
     kill(w.pid, SIGTERM);
-    const char *ids[] = { "n1" };
+    const char *ids[] = {"n1"};
     CHECK(wait_final(&v, ids, 1, 5000));
     CHECK_EQ(view_req(&v, "n1")->done, 1);
     CHECK_EQ(view_req(&v, "n1")->next_index, 40);
@@ -487,7 +514,8 @@ static void test_drain(void)
     CHECK_EQ(harness_wait(w.pid, 5000, &st), 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* 2: past --drain-timeout-ms the job is handed back; a peer takes it at once */
-    w = worker_start(P, "w2", (const char *[]){ "--step-ms", "10", "--drain-timeout-ms", "200", NULL });
+    w = worker_start(P, "w2",
+                     (const char *[]){"--step-ms", "10", "--drain-timeout-ms", "200", NULL});
     enqueue(P, "g1", "n2", "{\"prompt\":\"x\",\"max_tokens\":150,\"seed\":1}");
     CHECK(wait_tokens(&v, "n2", 3, 5000));
     CHECK_EQ(worker_term(&w, 5000), 0);
@@ -499,8 +527,8 @@ static void test_drain(void)
     CHECK_STR(att, strlen(att), "0");
     long long t0 = harness_now_ms();
     /* default lease (3 s): the peer must not need it, the entry was aged on hand-back */
-    struct wproc b = worker_start(P, "w3", (const char *[]){ "--step-ms", "1", NULL });
-    const char *ids2[] = { "n2" };
+    struct wproc b = worker_start(P, "w3", (const char *[]){"--step-ms", "1", NULL});
+    const char *ids2[] = {"n2"};
     CHECK(wait_final(&v, ids2, 1, 5000));
     CHECK(harness_now_ms() - t0 < 2900);
     CHECK_EQ(view_req(&v, "n2")->done, 1);
@@ -512,7 +540,7 @@ static void test_drain(void)
 static void test_redis_outage(void)
 {
     const char *P = "t8:";
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--step-ms", "1", NULL });
+    struct wproc w = worker_start(P, "w1", (const char *[]){"--step-ms", "1", NULL});
     redisFree(rc);
     rc = NULL;
     redis_server_stop(&rs);
@@ -528,14 +556,16 @@ static void test_redis_outage(void)
     rc = redis_server_connect(&rs);
     struct view v;
     view_open(&v, P, "g1");
-    long long until = harness_now_ms() + 8000;   /* backoff is capped at 5 s */
+    long long until = harness_now_ms() + 8000; /* backoff is capped at 5 s */
     while (harness_now_ms() < until) {
-        if (harness_http_get(w.port, "/healthz", &status, body, sizeof(body)) > 0 && strstr(body, "\"ready\":true")) break;
+        if (harness_http_get(w.port, "/healthz", &status, body, sizeof(body)) > 0 &&
+            strstr(body, "\"ready\":true"))
+            break;
         usleep(50000);
     }
     CHECK(strstr(body, "\"ready\":true") != NULL);
     enqueue(P, "g1", "o1", "{\"prompt\":\"after the outage\",\"max_tokens\":5,\"seed\":1}");
-    const char *ids[] = { "o1" };
+    const char *ids[] = {"o1"};
     CHECK(wait_final(&v, ids, 1, 5000));
     CHECK_EQ(view_req(&v, "o1")->done, 1);
     CHECK_EQ(worker_term(&w, 5000), 0);
@@ -553,9 +583,10 @@ static void test_acl_user_and_bad_password(void)
     char url[96];
     /* user:password in the URL, the password percent-encoded */
     snprintf(url, sizeof(url), "redis://alice:s3cr%%25t@127.0.0.1:%d/0", rs.port);
-    struct wproc w = worker_start(P, "w1", (const char *[]){ "--redis-url", url, "--step-ms", "1", NULL });
+    struct wproc w =
+        worker_start(P, "w1", (const char *[]){"--redis-url", url, "--step-ms", "1", NULL});
     enqueue(P, "g1", "u1", "{\"prompt\":\"x\",\"max_tokens\":4,\"seed\":1}");
-    const char *ids[] = { "u1" };
+    const char *ids[] = {"u1"};
     CHECK(wait_final(&v, ids, 1, 5000));
     CHECK_EQ(view_req(&v, "u1")->done, 1);
     CHECK_EQ(worker_term(&w, 5000), 0);
@@ -564,11 +595,13 @@ static void test_acl_user_and_bad_password(void)
     char port[16], body[512];
     int mport = harness_free_port(), status = 0;
     snprintf(port, sizeof(port), "%d", mport);
-    char *argv[] = { worker_bin, "--redis-url", url, "--prefix", (char *)P, "--id", "w2", "--metrics-port", port, NULL };
+    char *argv[] = {worker_bin, "--redis-url",    url,  "--prefix", (char *)P, "--id",
+                    "w2",       "--metrics-port", port, NULL};
     pid_t pid = harness_spawn(argv, log_path);
     long long until = harness_now_ms() + 5000;
     int got = -1;
-    while (harness_now_ms() < until && (got = harness_http_get(mport, "/readyz", &status, body, sizeof(body))) < 0)
+    while (harness_now_ms() < until &&
+           (got = harness_http_get(mport, "/readyz", &status, body, sizeof(body))) < 0)
         usleep(20000);
     usleep(200000);
     CHECK(harness_http_get(mport, "/readyz", &status, body, sizeof(body)) > 0);
@@ -576,7 +609,7 @@ static void test_acl_user_and_bad_password(void)
     CHECK(harness_http_get(mport, "/healthz", &status, body, sizeof(body)) > 0);
     CHECK_EQ(status, 200);
     CHECK(strstr(body, "\"redis\":false") != NULL);
-    struct wproc bad = { pid, mport };
+    struct wproc bad = {pid, mport};
     CHECK_EQ(worker_term(&bad, 5000), 0);
     view_close(&v);
 }

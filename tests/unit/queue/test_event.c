@@ -8,7 +8,8 @@ static int decode_all(const char *msg, size_t len, struct event *evs, int max, s
     struct event_reader r;
     event_reader_init(&r, msg, len);
     int n = 0, rc;
-    while ((rc = event_next(&r, &evs[n < max ? n : max - 1], e)) == 1) n++;
+    while ((rc = event_next(&r, &evs[n < max ? n : max - 1], e)) == 1)
+        n++;
     return rc < 0 ? rc : n;
 }
 
@@ -27,8 +28,10 @@ static void test_roundtrip_binary_payload(void)
 {
     struct buf b;
     buf_init(&b);
-    const char payload[] = { 'a', '\n', 0, ' ', ':', '\xff' };
-    CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "req-1.x_Y", 9, 4294967295u, 1, payload, sizeof(payload)), 0);
+    const char payload[] = {'a', '\n', 0, ' ', ':', '\xff'};
+    CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "req-1.x_Y", 9, 4294967295u, 1, payload,
+                          sizeof(payload)),
+             0);
     CHECK_EQ(event_append(&b, EVENT_KIND_ERROR, "r2", 2, 3, 0, "{\"code\":\"timeout\"}", 18), 0);
     struct event ev[4];
     struct err e = {0};
@@ -48,8 +51,8 @@ static void test_encode_rejects(void)
 {
     struct buf b;
     buf_init(&b);
-    CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "a", 1, 0, 0, "x", 1), -EINVAL);   /* count 0 */
-    CHECK_EQ(event_append(&b, EVENT_KIND_DONE, "a", 1, 0, 1, "x", 1), -EINVAL);     /* count != 0 */
+    CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "a", 1, 0, 0, "x", 1), -EINVAL); /* count 0 */
+    CHECK_EQ(event_append(&b, EVENT_KIND_DONE, "a", 1, 0, 1, "x", 1), -EINVAL);   /* count != 0 */
     CHECK_EQ(event_append(&b, EVENT_KIND_RUNNING, "a", 1, 1, 0, "x", 1), -EINVAL);
     CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "a b", 3, 0, 1, "x", 1), -EINVAL); /* bad id */
     CHECK_EQ(event_append(&b, EVENT_KIND_TOKENS, "", 0, 0, 1, "x", 1), -EINVAL);
@@ -83,7 +86,7 @@ static void test_decode_rejects(void)
         "t abc 0 1 1x\n",           /* missing colon */
         "t abc 0 1 :x\n",           /* missing length */
         "t abc 0 1 99999999999999999999999:x\n",
-        "t abc 0 1 67108865:x\n",   /* over EVENT_PAYLOAD_MAX */
+        "t abc 0 1 67108865:x\n", /* over EVENT_PAYLOAD_MAX */
         "t",
         "t ",
         "t abc",

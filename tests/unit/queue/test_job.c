@@ -40,7 +40,7 @@ static void test_roundtrip_completion(void)
 
 static void test_roundtrip_chat(void)
 {
-    struct job_message msgs[2] = { { "system", "be brief" }, { "user", "hi \xc3\xa9" } };
+    struct job_message msgs[2] = {{"system", "be brief"}, {"user", "hi \xc3\xa9"}};
     struct job_request in, out;
     job_request_init(&in);
     in.kind = JOB_KIND_CHAT;
@@ -109,7 +109,8 @@ static void test_named_errors(void)
     expect_bad("{\"kind\":\"chat\"}", "req.messages");
     expect_bad("{\"kind\":\"chat\",\"messages\":[]}", "req.messages");
     expect_bad("{\"kind\":\"chat\",\"messages\":[{\"role\":\"user\"}]}", "req.messages[0].content");
-    expect_bad("{\"kind\":\"chat\",\"messages\":[{\"role\":\"\",\"content\":\"x\"}]}", "req.messages[0].role");
+    expect_bad("{\"kind\":\"chat\",\"messages\":[{\"role\":\"\",\"content\":\"x\"}]}",
+               "req.messages[0].role");
     expect_bad("{\"prompt\":\"x\",\"prompt\":\"y\"}", "invalid JSON");
 }
 

@@ -46,7 +46,8 @@ static void test_rejects(void)
     struct keys k;
     char out[KEYS_MAX], long_id[KEYS_ID_MAX + 2];
     CHECK_EQ(keys_init(&k, "a b"), -EINVAL);
-    CHECK_EQ(keys_init(&k, "01234567890123456789012345678901234567890123456789012345678901234"), -EINVAL);
+    CHECK_EQ(keys_init(&k, "01234567890123456789012345678901234567890123456789012345678901234"),
+             -EINVAL);
     keys_init(&k, NULL);
     CHECK_EQ(keys_job(&k, "", out), -EINVAL);
     CHECK_EQ(keys_job(&k, "a b", out), -EINVAL);

@@ -8,27 +8,33 @@
 
 static struct engine *open_syn(int max_batch, double step_ms, double prefill_us)
 {
-    struct engine_config c = { .kind = "synthetic", .max_batch = max_batch, .step_ms = step_ms, .prefill_us = prefill_us };
+    struct engine_config c = {
+        .kind = "synthetic", .max_batch = max_batch, .step_ms = step_ms, .prefill_us = prefill_us};
     struct engine *eng = NULL;
-    struct err e = { 0 };
+    struct err e = {0};
     CHECK_EQ(engine_open(&eng, &c, &e), 0);
     return eng;
 }
 
 static struct engine_seq *seq(struct engine *eng, const char *prompt, uint64_t seed, int max_tokens)
 {
-    struct engine_request r = { .prompt = prompt, .max_tokens = max_tokens, .seed = seed, .top_p = 1,
-                                .repetition_penalty = 1 };
+    struct engine_request r = {.prompt = prompt,
+                               .max_tokens = max_tokens,
+                               .seed = seed,
+                               .top_p = 1,
+                               .repetition_penalty = 1};
     struct engine_seq *s = NULL;
-    struct err e = { 0 };
+    struct err e = {0};
     CHECK_EQ(engine_seq_new(eng, &r, &s, &e), 0);
     return s;
 }
 
 /* Runs one sequence alone or next to a distractor; returns the text. */
-static void generate(struct engine *eng, const char *prompt, uint64_t seed, int n, int with_other, struct buf *out)
+static void generate(struct engine *eng, const char *prompt, uint64_t seed, int n, int with_other,
+                     struct buf *out)
 {
-    struct engine_seq *seqs[2] = { seq(eng, prompt, seed, n), with_other ? seq(eng, "other", 99, 1000) : NULL };
+    struct engine_seq *seqs[2] = {seq(eng, prompt, seed, n),
+                                  with_other ? seq(eng, "other", 99, 1000) : NULL};
     struct engine_output o[2];
     for (int i = 0; i < n; i++) {
         CHECK_EQ(engine_step(eng, seqs, with_other ? 2 : 1, o), 0);
@@ -65,9 +71,9 @@ static void test_prompt_tokens_and_limits(void)
     CHECK_EQ(engine_seq_prompt_tokens(s), 3);
     struct engine_seq *e0 = seq(eng, "", 1, 1);
     CHECK_EQ(engine_seq_prompt_tokens(e0), 1);
-    struct engine_seq *two[2] = { s, e0 };
+    struct engine_seq *two[2] = {s, e0};
     struct engine_output o[2];
-    CHECK(engine_step(eng, two, 2, o) < 0);        /* over max_batch */
+    CHECK(engine_step(eng, two, 2, o) < 0); /* over max_batch */
     engine_seq_free(eng, s);
     engine_seq_free(eng, e0);
     engine_free(eng);
@@ -75,13 +81,13 @@ static void test_prompt_tokens_and_limits(void)
 
 static void test_timing_model(void)
 {
-    struct engine *eng = open_syn(2, 20, 1000);     /* 20 ms per step, 1 ms per prompt token */
-    struct engine_seq *s = seq(eng, "a b c d e f g h i j", 1, 10);   /* 10 prompt tokens */
+    struct engine *eng = open_syn(2, 20, 1000); /* 20 ms per step, 1 ms per prompt token */
+    struct engine_seq *s = seq(eng, "a b c d e f g h i j", 1, 10); /* 10 prompt tokens */
     struct engine_output o;
     uint64_t t0 = clock_mono_us();
-    CHECK_EQ(engine_step(eng, &s, 1, &o), 0);       /* joins: 20 + 10 ms */
+    CHECK_EQ(engine_step(eng, &s, 1, &o), 0); /* joins: 20 + 10 ms */
     uint64_t t1 = clock_mono_us();
-    CHECK_EQ(engine_step(eng, &s, 1, &o), 0);       /* plain step: 20 ms */
+    CHECK_EQ(engine_step(eng, &s, 1, &o), 0); /* plain step: 20 ms */
     uint64_t t2 = clock_mono_us();
     CHECK(t1 - t0 >= 30000 && t1 - t0 < 60000);
     CHECK(t2 - t1 >= 20000 && t2 - t1 < 45000);
@@ -105,13 +111,16 @@ static void test_zero_ms_steps_are_cheap(void)
     struct engine *eng = open_syn(256, 0, 0);
     struct engine_seq *seqs[256];
     struct engine_output o[256];
-    for (int i = 0; i < 256; i++) seqs[i] = seq(eng, "p", (uint64_t)i, 1000000);
+    for (int i = 0; i < 256; i++)
+        seqs[i] = seq(eng, "p", (uint64_t)i, 1000000);
     double c0 = clock_cpu_s();
-    for (int k = 0; k < 1000; k++) CHECK_EQ(engine_step(eng, seqs, 256, o), 0);
+    for (int k = 0; k < 1000; k++)
+        CHECK_EQ(engine_step(eng, seqs, 256, o), 0);
     double cpu = clock_cpu_s() - c0;
     fprintf(stderr, "synthetic: 256k tokens in %.3f CPU s\n", cpu);
     CHECK(cpu < 1.0);
-    for (int i = 0; i < 256; i++) engine_seq_free(eng, seqs[i]);
+    for (int i = 0; i < 256; i++)
+        engine_seq_free(eng, seqs[i]);
     engine_free(eng);
 }
 
