@@ -40,6 +40,8 @@ struct http_conn {
     int refs;                  /* outstanding Redis replies that will look at this connection */
     int close_done;            /* libuv closed the handle; freed when refs drops to 0 */
     uint64_t serial;           /* changes with every request (replies check they still match) */
+    struct http_conn *fnext;   /* stream_flush_dirty's list of connections to write */
+    int flush_queued;
     uint64_t last_active_ms;   /* loop time of the last byte in or out */
     uint64_t request_start_ms; /* loop time the current request's first byte arrived; 0 = none */
     struct stream *streams;    /* streams writing to this connection (1 for SSE, many for WS) */

@@ -142,8 +142,10 @@ void stream_set_rid(struct stream *s, const char *rid)
 static void unlink_dirty(struct gateway *gw, struct stream *s)
 {
     if (!s->dirty) return;
-    for (struct stream **pp = &gw->dirty; *pp; pp = &(*pp)->dnext)
-        if (*pp == s) { *pp = s->dnext; break; }
+    if (s->dprev) s->dprev->dnext = s->dnext;
+    else gw->dirty = s->dnext;
+    if (s->dnext) s->dnext->dprev = s->dprev;
+    s->dnext = s->dprev = NULL;
     s->dirty = 0;
 }
 
@@ -189,7 +191,9 @@ static void mark_dirty(struct stream *s)
 {
     if (s->dirty) return;
     s->dirty = 1;
+    s->dprev = NULL;
     s->dnext = s->gw->dirty;
+    if (s->dnext) s->dnext->dprev = s;
     s->gw->dirty = s;
 }
 
@@ -577,16 +581,27 @@ static int format_stream(struct stream *s)
 
 void stream_flush_dirty(struct gateway *gw)
 {
-    /* Pass 1: format every dirty stream; collect the connections to write. */
+    /* Format every dirty stream first, then write each connection once: a WebSocket carrying
+     * many streams gets one write per loop iteration, not one per stream. Connections are
+     * freed only from their close callback, so the list stays valid here. */
+    struct http_conn *todo = NULL;
     while (gw->dirty) {
         struct stream *s = gw->dirty;
-        gw->dirty = s->dnext;
-        s->dirty = 0;
+        unlink_dirty(gw, s);
         struct http_conn *c = s->conn;
         if (!c) continue;
-        int writing = c->writing;
         format_stream(s);
-        if (!writing) conn_flush(c);
+        if (!c->flush_queued) {
+            c->flush_queued = 1;
+            c->fnext = todo;
+            todo = c;
+        }
+    }
+    while (todo) {
+        struct http_conn *c = todo;
+        todo = c->fnext;
+        c->flush_queued = 0;
+        conn_flush(c);
     }
 }
 

@@ -37,7 +37,7 @@ struct stream {
     struct stream *hnext;      /* request-id table chain */
     struct stream *cnext, *cprev;    /* the connection's streams */
     struct stream *anext, *aprev;    /* gw->all_streams */
-    struct stream *dnext;      /* gw->dirty list */
+    struct stream *dnext, *dprev;    /* gw->dirty list */
     struct stream *fnext;      /* gw->followers list */
     int dirty, following, in_table;
     uint64_t serial;           /* unique per stream: async replies find "their" stream by it */
