@@ -78,7 +78,7 @@ static void test_dot_kernels(void)
     static uint8_t w[4096 * 4], a[4096 * 4 + 1024];
     static float wf[4096], af[4096], x[4096];
     int sizes[] = { 256, 768, 2048, 4096 };
-    printf("simd kernels: %s\n", quant_simd() ? "avx2" : "scalar only");
+    printf("simd kernels: %s\n", quant_simd() == 2 ? "avx-512" : quant_simd() ? "avx2" : "scalar only");
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         const struct quant_traits *qt = quant_traits(types[ti]);
         CHECK(qt != NULL);
@@ -246,8 +246,37 @@ static void test_dotn_equals_dot(void)
     }
 }
 
+/* Every SIMD tier gives the AVX2 result bit for bit (odd block counts included). */
+static void test_tiers_equal(void)
+{
+    enum ggml_type types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
+                               GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+    static uint8_t w[4096 * 4], a[4096 * 4 + 1024];
+    static float x[4096];
+    int sizes[] = { 256, 768, 2048, 32 * 7, 172 };
+    float out[4];
+    int tiers = 0, bad = 0;
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        const struct quant_traits *qt = quant_traits(types[ti]);
+        for (int si = 0; si < 5; si++) {
+            int n = sizes[si];
+            if (n % qt->block_elems) continue;
+            for (int rep = 0; rep < 10; rep++) {
+                random_row(types[ti], w, n);
+                for (int i = 0; i < n; i++) x[i] = frand() * 4;
+                quant_act(qt->act_type, x, a, n);
+                tiers = quant_dot_tiers(types[ti], n, w, a, out);
+                for (int k = 2; k < tiers; k++) bad += memcmp(&out[1], &out[k], sizeof(float)) != 0;
+            }
+        }
+    }
+    printf("SIMD tiers compared here: up to %d (scalar, AVX2, AVX-512, VNNI)\n", tiers);
+    CHECK_EQ(bad, 0);
+}
+
 int main(void)
 {
+    TEST_RUN(test_tiers_equal);
     TEST_RUN(test_dotn_equals_dot);
     TEST_RUN(test_fp16);
     TEST_RUN(test_dequant_known);

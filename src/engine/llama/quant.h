@@ -40,6 +40,9 @@ struct block_q8_K {            /* activations only (never in files): 292 bytes *
  * kernels convert only the weights. */
 #define QUANT_ACT_F16R ((enum ggml_type)100)
 #define QUANT_ACT_BF16R ((enum ggml_type)101)
+/* Q8_0 blocks followed by their scales again as f32 (4-byte aligned), so kernels for Q8_0 /
+ * Q4_0 weights need no f16 conversion per block and token. Reads as plain Q8_0 blocks. */
+#define QUANT_ACT_Q8_0S ((enum ggml_type)102)
 
 /* Dot product of n values: w is a weight row of the tensor type, a an activation row of
  * that type's activation type (quant_act_type). */
@@ -52,7 +55,7 @@ struct quant_traits {
     enum ggml_type type;
     int block_elems;
     size_t block_bytes;
-    enum ggml_type act_type;         /* F32, QUANT_ACT_F16R, QUANT_ACT_BF16R, Q8_0 or Q8_K */
+    enum ggml_type act_type;         /* F32, QUANT_ACT_F16R / BF16R / Q8_0S, or Q8_K */
     quant_dot_fn *dot;               /* fastest available (AVX2 when the CPU has it) */
     quant_dot_fn *dot_ref;           /* portable scalar reference */
     void (*dequant)(const void *row, float *out, int n);
@@ -62,15 +65,20 @@ struct quant_traits {
 /* Traits of a weight type the engine computes with (F32, F16, BF16, Q8_0, Q4_0, Q4_K,
  * Q6_K), or NULL. The first call picks the kernels (thread-safe). */
 const struct quant_traits *quant_traits(enum ggml_type t);
-/* 1 when the AVX2 kernels are in use. Setting LLMQ_NO_SIMD=1 forces the scalar ones. */
+/* 0: scalar kernels, 1: AVX2 (+FMA, F16C), 2: AVX-512 (F, BW, VL, DQ). LLMQ_NO_SIMD=1 forces
+ * the scalar ones, LLMQ_NO_AVX512=1 stops at AVX2. Each tier gives bit-identical results
+ * to AVX2 (the scalar one differs in summation order only). */
 int quant_simd(void);
+/* For tests: the dot of every tier available here (scalar, AVX2, AVX-512, VNNI) into out[0..];
+ * returns how many. Not for quantized weights in the LLMQ_F32_ACT mode. */
+int quant_dot_tiers(enum ggml_type t, int n, const void *w, const void *a, float out[4]);
 /* Which activation type F16 weights use: 1 (default) rounds activations to F16 like
  * llama.cpp; 0 keeps them F32. Call before the first quant_traits. */
 void quant_set_f16_act(int f16);
 
 /* Bytes of one row of n values of type t (weights or activation types, incl. Q8_K). */
 size_t quant_row_bytes(enum ggml_type t, int n);
-/* Converts n floats into an activation row of type act (F32 copy, F16R, BF16R, Q8_0, Q8_K),
+/* Converts n floats into an activation row of type act (F32 copy, F16R, BF16R, Q8_0, Q8_0S, Q8_K),
  * rounding as llama.cpp does on x86. n must be a multiple of the block size. */
 void quant_act(enum ggml_type act, const float *x, void *out, int n);
 void quant_dequant_row(enum ggml_type t, const void *row, float *out, int n);
