@@ -36,7 +36,8 @@ int admit_check(struct gateway *gw, const char *key_id, struct admit_reject *r)
 {
     memset(r, 0, sizeof(*r));
     if (gw->draining)
-        return reject(gw, r, 503, "overloaded", 1, "%sgateway is draining; retry on another instance", "");
+        return reject(gw, r, 503, "overloaded", 1,
+                      "%sgateway is draining; retry on another instance", "");
     uint64_t wait_ms = limiter_take(&gw->limiter, key_id, uv_now(gw->loop) * 1000);
     if (wait_ms) {
         reject(gw, r, 429, "rate_limited", 0, "rate limit reached for API key %s", key_id);
@@ -44,7 +45,8 @@ int admit_check(struct gateway *gw, const char *key_id, struct admit_reject *r)
         return -1;
     }
     if (!rconn_connected(gw->cmd))
-        return reject(gw, r, 503, "overloaded", 1, "%squeue unavailable (Redis is down); retry later", "");
+        return reject(gw, r, 503, "overloaded", 1,
+                      "%squeue unavailable (Redis is down); retry later", "");
     if (gw->cfg.max_streams > 0 && (long long)gw->n_streams >= gw->cfg.max_streams) {
         long long s = limit_retry_after_s((double)((long long)gw->n_streams - gw->cfg.max_streams),
                                           gw->stream_finish_rate, 1, 60);
@@ -60,13 +62,13 @@ int admit_check(struct gateway *gw, const char *key_id, struct admit_reject *r)
 
 /* ---------------------------------------------------------------- job creation */
 
-struct enqueue {                   /* privdata of the creation round trip */
+struct enqueue { /* privdata of the creation round trip */
     struct gateway *gw;
-    uint64_t serial;               /* the stream's serial (streams may die meanwhile) */
+    uint64_t serial; /* the stream's serial (streams may die meanwhile) */
     char rid[72];
-    struct buf req;                /* owned: normalised job JSON */
+    struct buf req; /* owned: normalised job JSON */
     char tp[64];
-    int idem;                      /* waiting for SET NX GET */
+    int idem; /* waiting for SET NX GET */
 };
 
 static struct stream *find_serial(struct gateway *gw, const char *rid, uint64_t serial)
@@ -108,20 +110,23 @@ static int send_job(struct gateway *gw, struct enqueue *q, struct stream *s)
     s->enqueued_us = clock_wall_us();
     snprintf(recv_us, sizeof(recv_us), "%" PRIu64, s->received_us);
     snprintf(enq_us, sizeof(enq_us), "%" PRIu64, s->enqueued_us);
-    const char *hset[] = { "HSET", job, "state", "queued", "gw", gw->id, "attempts", "0",
-                           "received_us", recv_us, "enqueued_us", enq_us, "req", q->req.data,
-                           "tp", q->tp, "key", s->key_id };
+    const char *hset[] = {"HSET",        job,        "state",  "queued",      "gw",
+                          gw->id,        "attempts", "0",      "received_us", recv_us,
+                          "enqueued_us", enq_us,     "req",    q->req.data,   "tp",
+                          q->tp,         "key",      s->key_id};
     enum { NH = sizeof(hset) / sizeof(hset[0]) };
     size_t hlen[NH];
-    for (int i = 0; i < NH; i++) hlen[i] = strlen(hset[i]);
+    for (int i = 0; i < NH; i++)
+        hlen[i] = strlen(hset[i]);
     hlen[13] = q->req.len;
     if (rconn_command_argv(gw->cmd, NULL, NULL, NH, hset, hlen) < 0) return -1;
     rconn_command(gw->cmd, NULL, NULL, "EXPIRE %s 86400", job);
-    const char *xadd[] = { "XADD", gw->jobs_key, "*", "id", q->rid, "gw", gw->id, "req", q->req.data,
-                           "tp", q->tp, "enq_us", enq_us };
+    const char *xadd[] = {"XADD", gw->jobs_key, "*",  "id",  q->rid,   "gw",  gw->id,
+                          "req",  q->req.data,  "tp", q->tp, "enq_us", enq_us};
     enum { NX = sizeof(xadd) / sizeof(xadd[0]) };
     size_t xlen[NX];
-    for (int i = 0; i < NX; i++) xlen[i] = strlen(xadd[i]);
+    for (int i = 0; i < NX; i++)
+        xlen[i] = strlen(xadd[i]);
     xlen[8] = q->req.len;
     return rconn_command_argv(gw->cmd, on_xadd, q, NX, xadd, xlen);
 }
@@ -132,7 +137,10 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
     struct gateway *gw = q->gw;
     redisReply *rep = reply;
     struct stream *s = find_serial(gw, q->rid, q->serial);
-    if (!s) { enqueue_free(q); return; }
+    if (!s) {
+        enqueue_free(q);
+        return;
+    }
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         s->cancel_on_close = 0;
         stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);
@@ -141,7 +149,8 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (rep->type == REDIS_REPLY_STRING && keys_id_valid(rep->str, rep->len)) {
         /* A retry: attach to the existing request and replay its stream. */
-        log_req(LOG_LEVEL_INFO, rep->str, s->trace_id, "idempotent retry attached to the existing request");
+        log_req(LOG_LEVEL_INFO, rep->str, s->trace_id,
+                "idempotent retry attached to the existing request");
         stream_set_rid(s, rep->str);
         if (s->conn) snprintf(s->conn->request_id, sizeof(s->conn->request_id), "%s", rep->str);
         s->owned = 0;
@@ -190,7 +199,8 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
             /* validated by the caller; a bad one here is a bug, answer as a client error */
             enqueue_free(q);
             s->cancel_on_close = 0;
-            stream_fail(s, 400, "bad_request", "Idempotency-Key: 1..256 bytes without control characters", 0);
+            stream_fail(s, 400, "bad_request",
+                        "Idempotency-Key: 1..256 bytes without control characters", 0);
             return;
         }
         q->idem = 1;
@@ -218,7 +228,7 @@ void admit_http(struct http_conn *c, int chat)
     }
     const struct http_req *req = &c->reader.req;
     struct openai_request r;
-    struct err e = { 0 };
+    struct err e = {0};
     if (openai_parse(&r, req->body.data ? req->body.data : "", req->body.len,
                      chat ? OPENAI_KIND_CHAT : OPENAI_KIND_COMPLETION, &gw->limits, &e) < 0) {
         gateway_count_rejection(gw, "bad_request");
@@ -230,7 +240,8 @@ void admit_http(struct http_conn *c, int chat)
     if (v && vl) {
         char rid[72];
         uint32_t index;
-        if (sse_parse_last_event_id(v, vl, rid, sizeof(rid), &index) < 0 || !keys_id_valid(rid, strlen(rid))) {
+        if (sse_parse_last_event_id(v, vl, rid, sizeof(rid), &index) < 0 ||
+            !keys_id_valid(rid, strlen(rid))) {
             openai_request_deinit(&r);
             conn_respond_error(c, 400, "invalid_request_error", "bad_request", "Last-Event-ID",
                                "Last-Event-ID: must be <request-id>:<index>", 0);
@@ -267,9 +278,9 @@ void admit_http(struct http_conn *c, int chat)
     if (idem) snprintf(idem_copy, sizeof(idem_copy), "%s", idem);
     char tp_copy[64];
     if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
-    struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat, c->request_id,
-                                  r.model[0] ? r.model : "default");
-    http_reader_shrink(&c->reader);            /* the body is parsed; keep streams small */
+    struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat,
+                                  c->request_id, r.model[0] ? r.model : "default");
+    http_reader_shrink(&c->reader); /* the body is parsed; keep streams small */
     admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);
     openai_request_deinit(&r);
 }
@@ -297,15 +308,20 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
         for (size_t i = 0; i + 1 < grp->elements; i += 2) {
             redisReply *k = grp->element[i], *v = grp->element[i + 1];
             if (k->type != REDIS_REPLY_STRING) continue;
-            if (!strcmp(k->str, "name")) ours = v->type == REDIS_REPLY_STRING && !strcmp(v->str, "workers");
-            else if (!strcmp(k->str, "lag")) lag = v->type == REDIS_REPLY_NIL ? -1 : reply_int(v);
-            else if (!strcmp(k->str, "pending")) pending = reply_int(v);
-            else if (!strcmp(k->str, "entries-read")) entries_read = reply_int(v);
+            if (!strcmp(k->str, "name"))
+                ours = v->type == REDIS_REPLY_STRING && !strcmp(v->str, "workers");
+            else if (!strcmp(k->str, "lag"))
+                lag = v->type == REDIS_REPLY_NIL ? -1 : reply_int(v);
+            else if (!strcmp(k->str, "pending"))
+                pending = reply_int(v);
+            else if (!strcmp(k->str, "entries-read"))
+                entries_read = reply_int(v);
         }
         if (!ours) continue;
         uint64_t now = clock_mono_us();
         if (entries_read >= 0) {
-            if (gw->poll_prev_us && gw->entries_read_prev >= 0 && entries_read >= gw->entries_read_prev) {
+            if (gw->poll_prev_us && gw->entries_read_prev >= 0 &&
+                entries_read >= gw->entries_read_prev) {
                 double dt = (double)(now - gw->poll_prev_us) / 1e6;
                 if (dt > 0) {
                     double rate = (double)(entries_read - gw->entries_read_prev) / dt;
@@ -316,7 +332,7 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
             gw->poll_prev_us = now;
         }
         if (pending >= 0) gw->queue_pending = pending;
-        gw->xinfo_lag = lag;       /* nil after XDELs: on_xlen estimates it from XLEN - pending */
+        gw->xinfo_lag = lag; /* nil after XDELs: on_xlen estimates it from XLEN - pending */
         gw->have_group = 1;
     }
 }
@@ -330,9 +346,12 @@ static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
     gw->queue_depth = rep->integer;
     /* Without a group (no worker started yet) every entry is lag. Workers XDEL finished
      * entries, so XLEN - pending is the undelivered backlog when Redis cannot say. */
-    if (!gw->have_group) gw->queue_lag = rep->integer;
-    else if (gw->xinfo_lag >= 0) gw->queue_lag = gw->xinfo_lag;
-    else gw->queue_lag = rep->integer > gw->queue_pending ? rep->integer - gw->queue_pending : 0;
+    if (!gw->have_group)
+        gw->queue_lag = rep->integer;
+    else if (gw->xinfo_lag >= 0)
+        gw->queue_lag = gw->xinfo_lag;
+    else
+        gw->queue_lag = rep->integer > gw->queue_pending ? rep->integer - gw->queue_pending : 0;
     gw->have_group = 0;
     gw->admitted_since_poll = 0;
 }
@@ -345,7 +364,8 @@ void admit_poll(struct gateway *gw)
         double dt = (double)(now - gw->finish_prev_us) / 1e6;
         if (dt > 0) {
             double rate = (double)gw->finished_since / dt;
-            gw->stream_finish_rate = gw->stream_finish_rate > 0 ? 0.8 * gw->stream_finish_rate + 0.2 * rate : rate;
+            gw->stream_finish_rate =
+                gw->stream_finish_rate > 0 ? 0.8 * gw->stream_finish_rate + 0.2 * rate : rate;
         }
     }
     gw->finished_since = 0;

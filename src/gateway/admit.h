@@ -13,9 +13,9 @@ struct stream;
 struct http_conn;
 
 struct admit_reject {
-    int status;                /* 429, 503 */
-    const char *code;          /* PROTOCOL.md code: rate_limited, overloaded */
-    const char *type;          /* OpenAI error type */
+    int status;       /* 429, 503 */
+    const char *code; /* PROTOCOL.md code: rate_limited, overloaded */
+    const char *type; /* OpenAI error type */
     char message[200];
     long long retry_after_ms;
 };

@@ -16,7 +16,10 @@ static void add_key(struct auth *a, const char *k, size_t n)
     SHA256((const unsigned char *)k, n, a->digests[a->n_keys++]);
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 static void add_list(struct auth *a, const char *s, char sep)
 {
@@ -24,8 +27,10 @@ static void add_list(struct auth *a, const char *s, char sep)
         const char *end = strchr(s, sep);
         if (!end) end = s + strlen(s);
         const char *b = s, *e = end;
-        while (b < e && is_space(*b)) b++;
-        while (e > b && is_space(e[-1])) e--;
+        while (b < e && is_space(*b))
+            b++;
+        while (e > b && is_space(e[-1]))
+            e--;
         if (e > b && *b != '#') add_key(a, b, (size_t)(e - b));
         s = *end ? end + 1 : end;
     }
@@ -39,7 +44,8 @@ int auth_init(struct auth *a, const char *list, const char *file, struct err *e)
         FILE *f = fopen(file, "r");
         if (!f) return err_set(e, -ENOENT, "api-keys-file %s: cannot open", file);
         char line[4096];
-        while (fgets(line, sizeof(line), f)) add_list(a, line, '\n');
+        while (fgets(line, sizeof(line), f))
+            add_list(a, line, '\n');
         fclose(f);
         if (a->n_keys == 0) return err_set(e, -EINVAL, "api-keys-file %s: no keys in it", file);
     }
@@ -52,7 +58,10 @@ void auth_deinit(struct auth *a)
     memset(a, 0, sizeof(*a));
 }
 
-int auth_open(const struct auth *a) { return a->n_keys == 0; }
+int auth_open(const struct auth *a)
+{
+    return a->n_keys == 0;
+}
 
 static void hex16(const unsigned char *d, char id[AUTH_KEY_ID_LEN + 1])
 {
@@ -77,17 +86,26 @@ int auth_check(const struct auth *a, const char *key, size_t len, char id[AUTH_K
     SHA256((const unsigned char *)key, len, d);
     hex16(d, id);
     int ok = 0;
-    for (int i = 0; i < a->n_keys; i++) ok |= CRYPTO_memcmp(d, a->digests[i], 32) == 0;
+    for (int i = 0; i < a->n_keys; i++)
+        ok |= CRYPTO_memcmp(d, a->digests[i], 32) == 0;
     return ok;
 }
 
 int auth_bearer(const char *v, size_t len, const char **key, size_t *key_len)
 {
-    while (len && is_space(*v)) { v++; len--; }
+    while (len && is_space(*v)) {
+        v++;
+        len--;
+    }
     if (len < 7 || strncasecmp(v, "bearer ", 7)) return -EINVAL;
-    v += 7; len -= 7;
-    while (len && is_space(*v)) { v++; len--; }
-    while (len && is_space(v[len - 1])) len--;
+    v += 7;
+    len -= 7;
+    while (len && is_space(*v)) {
+        v++;
+        len--;
+    }
+    while (len && is_space(v[len - 1]))
+        len--;
     if (!len) return -EINVAL;
     *key = v;
     *key_len = len;
@@ -98,9 +116,11 @@ int auth_ws_protocol(const char *v, size_t len, const char **key, size_t *key_le
 {
     const char *end = v + len;
     while (v < end) {
-        while (v < end && (is_space(*v) || *v == ',')) v++;
+        while (v < end && (is_space(*v) || *v == ','))
+            v++;
         const char *t = v;
-        while (v < end && *v != ',' && !is_space(*v)) v++;
+        while (v < end && *v != ',' && !is_space(*v))
+            v++;
         if (v - t > 7 && !memcmp(t, "bearer.", 7)) {
             *key = t + 7;
             *key_len = (size_t)(v - t - 7);

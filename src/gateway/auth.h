@@ -11,7 +11,7 @@
 #define AUTH_KEY_ID_LEN 16
 
 struct auth {
-    unsigned char (*digests)[32];  /* owned: SHA-256 of each key */
+    unsigned char (*digests)[32]; /* owned: SHA-256 of each key */
     int n_keys;
 };
 
@@ -31,7 +31,8 @@ int auth_check(const struct auth *a, const char *key, size_t len, char id[AUTH_K
  * scheme). Returns 0 and sets *key and *key_len, or -EINVAL. */
 int auth_bearer(const char *value, size_t len, const char **key, size_t *key_len);
 
-/* Finds "bearer.<key>" in a Sec-WebSocket-Protocol list. Returns 0 and sets *key and *key_len, or -ENOENT. */
+/* Finds "bearer.<key>" in a Sec-WebSocket-Protocol list. Returns 0 and sets *key and *key_len, or
+ * -ENOENT. */
 int auth_ws_protocol(const char *value, size_t len, const char **key, size_t *key_len);
 
 /* The key id of a key (first 16 hex of its SHA-256). */

@@ -36,15 +36,20 @@ static void on_close(uv_handle_t *h)
 {
     struct http_conn *c = h->data;
     struct gateway *gw = c->gw;
-    if (c->prev) c->prev->next = c->next;
-    else gw->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        gw->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     gw->n_conns--;
     c->close_done = 1;
     if (c->refs == 0) conn_free(c);
 }
 
-void conn_hold(struct http_conn *c) { c->refs++; }
+void conn_hold(struct http_conn *c)
+{
+    c->refs++;
+}
 
 int conn_release(struct http_conn *c, uint64_t serial)
 {
@@ -86,8 +91,10 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->gw->c.bytes_written += c->wbuf.len;
-    if (c->wbuf.cap > 8192) buf_deinit(&c->wbuf);     /* do not keep a burst's memory */
-    else buf_reset(&c->wbuf);
+    if (c->wbuf.cap > 8192)
+        buf_deinit(&c->wbuf); /* do not keep a burst's memory */
+    else
+        buf_reset(&c->wbuf);
     c->last_active_ms = uv_now(c->gw->loop);
     stream_conn_drained(c);
     conn_flush(c);
@@ -112,8 +119,10 @@ void conn_flush(struct http_conn *c)
     c->last_active_ms = uv_now(gw->loop);
     if ((size_t)n == c->out.len) {
         gw->c.bytes_written += (uint64_t)n;
-        if (c->out.cap > 8192) buf_deinit(&c->out);    /* idle streams keep no burst memory */
-        else buf_reset(&c->out);
+        if (c->out.cap > 8192)
+            buf_deinit(&c->out); /* idle streams keep no burst memory */
+        else
+            buf_reset(&c->out);
         after_written(c);
         return;
     }
@@ -166,8 +175,10 @@ static void append_common(struct http_conn *c, struct buf *o, int keep)
     buf_append_str(o, "X-Request-Id: ");
     buf_append_str(o, c->request_id[0] ? c->request_id : "-");
     buf_append_str(o, "\r\n");
-    if (!keep) buf_append_str(o, "Connection: close\r\n");
-    else if (c->reader.req.http_minor == 0) buf_append_str(o, "Connection: keep-alive\r\n");
+    if (!keep)
+        buf_append_str(o, "Connection: close\r\n");
+    else if (c->reader.req.http_minor == 0)
+        buf_append_str(o, "Connection: keep-alive\r\n");
 }
 
 void conn_respond(struct http_conn *c, int status, const char *content_type,
@@ -187,7 +198,8 @@ void conn_respond(struct http_conn *c, int status, const char *content_type,
     buf_append(o, "\r\n", 2);
     if (body_len && c->reader.req.method != HTTP_HEAD) buf_append(o, body, body_len);
     gateway_count_request(c->gw, c->endpoint ? c->endpoint : "other", status);
-    if (c->busy) conn_request_done(c, keep);
+    if (c->busy)
+        conn_request_done(c, keep);
     else {
         if (!keep) c->close_after_write = 1;
         conn_flush(c);
@@ -203,7 +215,8 @@ void conn_respond_error(struct http_conn *c, int status, const char *type, const
         /* Validation messages start with the field name ("max_tokens: ..."): use it as param. */
         const char *colon = strstr(message, ": ");
         static char field[64];
-        if (status == 400 && colon && (size_t)(colon - message) < sizeof(field) && !memchr(message, ' ', (size_t)(colon - message))) {
+        if (status == 400 && colon && (size_t)(colon - message) < sizeof(field) &&
+            !memchr(message, ' ', (size_t)(colon - message))) {
             memcpy(field, message, (size_t)(colon - message));
             field[colon - message] = 0;
             param = field;
@@ -218,14 +231,14 @@ void conn_respond_error(struct http_conn *c, int status, const char *type, const
 
 static void answer_parse_error(struct http_conn *c, int status)
 {
-    const char *msg = status == 413 ? "request body too large (see --max-body-bytes)"
-                    : status == 431 ? "request headers too large"
-                                    : "malformed HTTP request";
+    const char *msg = status == 413   ? "request body too large (see --max-body-bytes)"
+                      : status == 431 ? "request headers too large"
+                                      : "malformed HTTP request";
     c->busy = 1;
     c->reader.req.keep_alive = 0;
     c->endpoint = "other";
-    conn_respond_error(c, status, "invalid_request_error", status == 413 ? "too_large" : "bad_request",
-                       NULL, msg, 0);
+    conn_respond_error(c, status, "invalid_request_error",
+                       status == 413 ? "too_large" : "bad_request", NULL, msg, 0);
     c->close_after_write = 1;
     conn_flush(c);
 }
@@ -233,12 +246,13 @@ static void answer_parse_error(struct http_conn *c, int status)
 static void process(struct http_conn *c)
 {
     c->in_process = 1;
-    while (!c->busy && !c->closing && !c->close_after_write && c->mode == CONN_MODE_HTTP && c->in.len) {
+    while (!c->busy && !c->closing && !c->close_after_write && c->mode == CONN_MODE_HTTP &&
+           c->in.len) {
         size_t used = 0;
         int rc = http_reader_feed(&c->reader, c->in.data, c->in.len, &used);
         buf_consume(&c->in, used);
         if (rc == HTTP_READ_MORE) {
-            if (c->reader.expect_continue == 1) {      /* curl waits 1 s for this otherwise */
+            if (c->reader.expect_continue == 1) { /* curl waits 1 s for this otherwise */
                 c->reader.expect_continue = 2;
                 buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
                 conn_flush(c);
@@ -254,7 +268,8 @@ static void process(struct http_conn *c)
     }
     c->in_process = 0;
     /* Stop reading while a large backlog of pipelined bytes waits behind a busy request. */
-    if (c->busy && c->mode == CONN_MODE_HTTP && c->in.len > 256 * 1024 && c->reading && !c->closing) {
+    if (c->busy && c->mode == CONN_MODE_HTTP && c->in.len > 256 * 1024 && c->reading &&
+        !c->closing) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
@@ -274,7 +289,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         return;
     }
     if (!c->busy && !c->request_start_ms) c->request_start_ms = c->last_active_ms;
-    if (c->close_after_write) return;            /* answered an error: ignore the rest */
+    if (c->close_after_write) return; /* answered an error: ignore the rest */
     buf_append(&c->in, b->base, (size_t)nread);
     if (!c->in_process) process(c);
 }
@@ -295,7 +310,7 @@ void conn_accept(struct gateway *gw, uv_stream_t *listener)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 60);          /* finds half-open idle streams eventually */
+    uv_tcp_keepalive(&c->tcp, 1, 60); /* finds half-open idle streams eventually */
     http_reader_init(&c->reader, (size_t)gw->cfg.max_header_bytes, (size_t)gw->cfg.max_body_bytes);
     buf_init(&c->in);
     buf_init(&c->out);
@@ -313,29 +328,33 @@ void conn_sweep(struct gateway *gw, uint64_t now_ms)
     for (struct http_conn *c = gw->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing) continue;
-        if (c->mode == CONN_MODE_HTTP && c->request_start_ms && !c->busy && gw->cfg.header_timeout_ms > 0 &&
+        if (c->mode == CONN_MODE_HTTP && c->request_start_ms && !c->busy &&
+            gw->cfg.header_timeout_ms > 0 &&
             now_ms - c->request_start_ms > (uint64_t)gw->cfg.header_timeout_ms) {
             c->busy = 1;
             c->reader.req.keep_alive = 0;
             c->endpoint = "other";
-            conn_respond_error(c, 408, "invalid_request_error", "timeout", NULL, "request not received in time", 0);
+            conn_respond_error(c, 408, "invalid_request_error", "timeout", NULL,
+                               "request not received in time", 0);
             c->close_after_write = 1;
             continue;
         }
         int idle = !c->streams && !c->busy && !c->writing && !c->out.len;
         if (idle && c->mode == CONN_MODE_WS && gw->draining && c->ws && !c->close_after_write) {
-            ws_session_close(c->ws, 1001, "gateway draining");   /* going away */
+            ws_session_close(c->ws, 1001, "gateway draining"); /* going away */
             c->close_after_write = 1;
             conn_flush(c);
             continue;
         }
-        if (idle && gw->cfg.idle_timeout_ms > 0 && now_ms - c->last_active_ms > (uint64_t)gw->cfg.idle_timeout_ms &&
+        if (idle && gw->cfg.idle_timeout_ms > 0 &&
+            now_ms - c->last_active_ms > (uint64_t)gw->cfg.idle_timeout_ms &&
             c->mode == CONN_MODE_HTTP) {
             conn_close(c);
             continue;
         }
         /* A connection stuck writing (client not reading) past the idle timeout is dropped. */
-        if (c->writing && gw->cfg.idle_timeout_ms > 0 && now_ms - c->last_active_ms > (uint64_t)gw->cfg.idle_timeout_ms * 2)
+        if (c->writing && gw->cfg.idle_timeout_ms > 0 &&
+            now_ms - c->last_active_ms > (uint64_t)gw->cfg.idle_timeout_ms * 2)
             conn_close(c);
         /* Draining: idle keep-alive connections go at once. */
         else if (gw->draining && idle && c->mode == CONN_MODE_HTTP)

@@ -17,30 +17,30 @@ struct stream;
 struct ws_session;
 
 enum conn_mode {
-    CONN_MODE_HTTP,            /* request/response (a streaming response included) */
-    CONN_MODE_WS,              /* upgraded: frames go through c->ws */
+    CONN_MODE_HTTP, /* request/response (a streaming response included) */
+    CONN_MODE_WS,   /* upgraded: frames go through c->ws */
 };
 
 struct http_conn {
-    uv_tcp_t tcp;              /* tcp.data == this; freed from its close callback */
-    struct gateway *gw;        /* borrowed: outlives every connection */
-    struct http_conn *next, *prev;   /* gw->conns list */
+    uv_tcp_t tcp;                  /* tcp.data == this; freed from its close callback */
+    struct gateway *gw;            /* borrowed: outlives every connection */
+    struct http_conn *next, *prev; /* gw->conns list */
     enum conn_mode mode;
     struct http_reader reader;
-    struct buf in;             /* owned: received bytes not yet parsed */
-    struct buf out;            /* owned: bytes to write next */
-    struct buf wbuf;           /* owned: bytes handed to the in-flight uv_write */
+    struct buf in;   /* owned: received bytes not yet parsed */
+    struct buf out;  /* owned: bytes to write next */
+    struct buf wbuf; /* owned: bytes handed to the in-flight uv_write */
     uv_write_t wreq;
-    int writing;               /* a uv_write is in flight */
-    int busy;                  /* a request is being answered; parsing waits */
+    int writing; /* a uv_write is in flight */
+    int busy;    /* a request is being answered; parsing waits */
     int closing;
-    int close_after_write;     /* close once out and wbuf are written */
-    int reading;               /* uv_read_start active */
-    int in_process;            /* the request loop is on the stack (no re-entry) */
-    int refs;                  /* outstanding Redis replies that will look at this connection */
-    int close_done;            /* libuv closed the handle; freed when refs drops to 0 */
-    uint64_t serial;           /* changes with every request (replies check they still match) */
-    struct http_conn *fnext;   /* stream_flush_dirty's list of connections to write */
+    int close_after_write;   /* close once out and wbuf are written */
+    int reading;             /* uv_read_start active */
+    int in_process;          /* the request loop is on the stack (no re-entry) */
+    int refs;                /* outstanding Redis replies that will look at this connection */
+    int close_done;          /* libuv closed the handle; freed when refs drops to 0 */
+    uint64_t serial;         /* changes with every request (replies check they still match) */
+    struct http_conn *fnext; /* stream_flush_dirty's list of connections to write */
     int flush_queued;
     uint64_t last_active_ms;   /* loop time of the last byte in or out */
     uint64_t request_start_ms; /* loop time the current request's first byte arrived; 0 = none */

@@ -22,7 +22,7 @@ void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
 {
     struct event_reader rd;
     struct event ev;
-    struct err e = { 0 };
+    struct err e = {0};
     int rc;
     gw->c.pubsub_messages++;
     gw->now_mono_us = clock_mono_us();
@@ -33,13 +33,21 @@ void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
         while (s) {
             /* next match first: delivery may free s */
             struct stream *next = s->hnext;
-            while (next && (strncmp(next->rid, ev.id, ev.id_len) || next->rid[ev.id_len])) next = next->hnext;
+            while (next && (strncmp(next->rid, ev.id, ev.id_len) || next->rid[ev.id_len]))
+                next = next->hnext;
             if (!s->following) {
                 switch (ev.kind) {
-                case EVENT_KIND_TOKENS: stream_on_tokens(s, ev.index, ev.count, ev.payload, ev.payload_len); break;
-                case EVENT_KIND_DONE: stream_on_done(s, ev.index, ev.payload, ev.payload_len); break;
-                case EVENT_KIND_ERROR: stream_on_error(s, ev.index, ev.payload, ev.payload_len); break;
-                case EVENT_KIND_RUNNING: break;
+                case EVENT_KIND_TOKENS:
+                    stream_on_tokens(s, ev.index, ev.count, ev.payload, ev.payload_len);
+                    break;
+                case EVENT_KIND_DONE:
+                    stream_on_done(s, ev.index, ev.payload, ev.payload_len);
+                    break;
+                case EVENT_KIND_ERROR:
+                    stream_on_error(s, ev.index, ev.payload, ev.payload_len);
+                    break;
+                case EVENT_KIND_RUNNING:
+                    break;
                 }
             }
             s = next;
@@ -61,7 +69,9 @@ static void on_sub(redisAsyncContext *ac, void *reply, void *priv)
         gw->subscribed = 0;
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return;
     const char *kind = r->element[0]->str;
     if (!strcmp(kind, "message") && r->element[2]->type == REDIS_REPLY_STRING) {
         fanout_dispatch(gw, r->element[2]->str, r->element[2]->len);
@@ -91,7 +101,8 @@ static void on_exists(redisAsyncContext *ac, void *reply, void *priv)
     struct stream *s = ctx_stream(q);
     if (s && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         s->cancel_on_close = 0;
-        stream_fail(s, 503, "internal", "request lost: Redis restarted without its data; retry the request", 1000);
+        stream_fail(s, 503, "internal",
+                    "request lost: Redis restarted without its data; retry the request", 1000);
     }
     free(q);
 }
@@ -148,7 +159,7 @@ static int id_parse(const char *s, uint64_t *ms, uint64_t *seq)
     return 0;
 }
 
-static int id_after(const char *a, const char *b)       /* a > b */
+static int id_after(const char *a, const char *b) /* a > b */
 {
     uint64_t am, as, bm, bs;
     id_parse(a, &am, &as);
@@ -159,7 +170,8 @@ static int id_after(const char *a, const char *b)       /* a > b */
 static const redisReply *field(const redisReply *fields, const char *name)
 {
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING && !strcmp(fields->element[i]->str, name))
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            !strcmp(fields->element[i]->str, name))
             return fields->element[i + 1];
     return NULL;
 }
@@ -168,15 +180,18 @@ static void deliver_entry(struct stream *s, const redisReply *fields)
 {
     const redisReply *t = field(fields, "t"), *i = field(fields, "i"), *n = field(fields, "n");
     const redisReply *d = field(fields, "d"), *e = field(fields, "e");
-    if (t && i && n && t->type == REDIS_REPLY_STRING && i->type == REDIS_REPLY_STRING && n->type == REDIS_REPLY_STRING) {
-        uint32_t idx = (uint32_t)strtoul(i->str, NULL, 10), cnt = (uint32_t)strtoul(n->str, NULL, 10);
+    if (t && i && n && t->type == REDIS_REPLY_STRING && i->type == REDIS_REPLY_STRING &&
+        n->type == REDIS_REPLY_STRING) {
+        uint32_t idx = (uint32_t)strtoul(i->str, NULL, 10),
+                 cnt = (uint32_t)strtoul(n->str, NULL, 10);
         const char *text = t->str;
         size_t len = t->len;
         /* An entry that straddles the resume point: with the optional field "o" (the byte
          * length of each token, comma-separated) the already-seen tokens are cut off exactly;
          * without it the whole entry is sent from the resume index (its text may repeat). */
         const redisReply *o = field(fields, "o");
-        if (cnt && idx < s->next_index && idx + cnt > s->next_index && o && o->type == REDIS_REPLY_STRING) {
+        if (cnt && idx < s->next_index && idx + cnt > s->next_index && o &&
+            o->type == REDIS_REPLY_STRING) {
             const char *p = o->str;
             size_t off = 0;
             uint32_t k = idx;
@@ -197,8 +212,10 @@ static void deliver_entry(struct stream *s, const redisReply *fields)
         }
         if (cnt) stream_on_tokens(s, idx, cnt, text, len);
     }
-    if (d && d->type == REDIS_REPLY_STRING) stream_on_done(s, s->next_index, d->str, d->len);
-    else if (e && e->type == REDIS_REPLY_STRING) stream_on_error(s, s->next_index, e->str, e->len);
+    if (d && d->type == REDIS_REPLY_STRING)
+        stream_on_done(s, s->next_index, d->str, d->len);
+    else if (e && e->type == REDIS_REPLY_STRING)
+        stream_on_error(s, s->next_index, e->str, e->len);
 }
 
 static void on_follow(redisAsyncContext *ac, void *reply, void *priv)
@@ -206,12 +223,14 @@ static void on_follow(redisAsyncContext *ac, void *reply, void *priv)
     struct gateway *gw = priv;
     redisReply *r = reply;
     gw->follow_inflight = 0;
-    if (!r) return;                              /* dropped: the tick retries */
+    if (!r) return; /* dropped: the tick retries */
     if (r->type == REDIS_REPLY_ARRAY) {
-        size_t plen = strlen(gw->keys.prefix) + 4;   /* "<prefix>out:" */
+        size_t plen = strlen(gw->keys.prefix) + 4; /* "<prefix>out:" */
         for (size_t k = 0; k < r->elements; k++) {
             redisReply *kv = r->element[k];
-            if (kv->type != REDIS_REPLY_ARRAY || kv->elements < 2 || kv->element[0]->type != REDIS_REPLY_STRING) continue;
+            if (kv->type != REDIS_REPLY_ARRAY || kv->elements < 2 ||
+                kv->element[0]->type != REDIS_REPLY_STRING)
+                continue;
             if (kv->element[0]->len <= plen) continue;
             const char *rid = kv->element[0]->str + plen;
             redisReply *entries = kv->element[1];
@@ -230,7 +249,9 @@ static void on_follow(redisAsyncContext *ac, void *reply, void *priv)
                 uint64_t serial = s->serial;
                 for (size_t j = 0; j < entries->elements; j++) {
                     redisReply *en = entries->element[j];
-                    if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 || en->element[0]->type != REDIS_REPLY_STRING) continue;
+                    if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 ||
+                        en->element[0]->type != REDIS_REPLY_STRING)
+                        continue;
                     if (!id_after(en->element[0]->str, s->follow_id)) continue;
                     snprintf(s->follow_id, sizeof(s->follow_id), "%s", en->element[0]->str);
                     if (en->element[1]->type == REDIS_REPLY_ARRAY) deliver_entry(s, en->element[1]);
@@ -252,12 +273,17 @@ void fanout_kick(struct gateway *gw)
     for (struct stream *s = gw->followers; s; s = s->fnext)
         if (!s->finished) n++;
     if (!n) return;
-    if (n > 1000) n = 1000;                      /* the rest go in the next round */
+    if (n > 1000) n = 1000; /* the rest go in the next round */
     size_t argc = 6 + 2 * n;
     const char **argv = xcalloc(argc, sizeof(*argv));
     size_t *lens = xcalloc(argc, sizeof(*lens));
-    char (*keys)[KEYS_MAX] = xcalloc(n, KEYS_MAX);
-    argv[0] = "XREAD"; argv[1] = "COUNT"; argv[2] = "512"; argv[3] = "BLOCK"; argv[4] = "100"; argv[5] = "STREAMS";
+    char(*keys)[KEYS_MAX] = xcalloc(n, KEYS_MAX);
+    argv[0] = "XREAD";
+    argv[1] = "COUNT";
+    argv[2] = "512";
+    argv[3] = "BLOCK";
+    argv[4] = "100";
+    argv[5] = "STREAMS";
     size_t i = 0;
     for (struct stream *s = gw->followers; s && i < n; s = s->fnext) {
         if (s->finished) continue;
@@ -266,8 +292,10 @@ void fanout_kick(struct gateway *gw)
         argv[6 + n + i] = s->follow_id;
         i++;
     }
-    for (size_t k = 0; k < argc; k++) lens[k] = strlen(argv[k]);
-    if (rconn_command_argv(gw->follow, on_follow, gw, (int)argc, argv, lens) == 0) gw->follow_inflight = 1;
+    for (size_t k = 0; k < argc; k++)
+        lens[k] = strlen(argv[k]);
+    if (rconn_command_argv(gw->follow, on_follow, gw, (int)argc, argv, lens) == 0)
+        gw->follow_inflight = 1;
     free(argv);
     free(lens);
     free(keys);
@@ -297,8 +325,10 @@ static void on_resume_check(redisAsyncContext *ac, void *reply, void *priv)
         } else {
             const char *st = r->element[0]->str;
             int terminal = !strcmp(st, "done") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
-            if (terminal && r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 0)
-                stream_fail(s, 404, "not_found", "the request finished and its replay log expired", 0);
+            if (terminal && r->element[1]->type == REDIS_REPLY_INTEGER &&
+                r->element[1]->integer == 0)
+                stream_fail(s, 404, "not_found", "the request finished and its replay log expired",
+                            0);
             else {
                 stream_start(s, 0);
                 fanout_follow(s);
@@ -311,7 +341,8 @@ static void on_resume_check(redisAsyncContext *ac, void *reply, void *priv)
 void fanout_resume(struct stream *s)
 {
     struct gateway *gw = s->gw;
-    static const char lua[] = "return {redis.call('HGET', KEYS[1], 'state'), redis.call('EXISTS', KEYS[2])}";
+    static const char lua[] =
+        "return {redis.call('HGET', KEYS[1], 'state'), redis.call('EXISTS', KEYS[2])}";
     char job[KEYS_MAX], out[KEYS_MAX];
     if (keys_job(&gw->keys, s->rid, job) < 0 || keys_out(&gw->keys, s->rid, out) < 0) {
         stream_fail(s, 404, "not_found", "no such request", 0);
@@ -332,11 +363,16 @@ void fanout_resume(struct stream *s)
 int fanout_init(struct gateway *gw, struct err *e)
 {
     struct rconn_config sub = {
-        .url = gw->cfg.redis_url, .name = "sub", .ping_ms = -1,
-        .on_connect = sub_on_connect, .on_disconnect = sub_on_disconnect, .ud = gw,
+        .url = gw->cfg.redis_url,
+        .name = "sub",
+        .ping_ms = -1,
+        .on_connect = sub_on_connect,
+        .on_disconnect = sub_on_disconnect,
+        .ud = gw,
     };
     int rc = rconn_new(&gw->sub, gw->loop, &sub, e);
     if (rc < 0) return rc;
-    struct rconn_config fol = { .url = gw->cfg.redis_url, .name = "follow", .ping_timeout_ms = 5000, .ud = gw };
+    struct rconn_config fol = {
+        .url = gw->cfg.redis_url, .name = "follow", .ping_timeout_ms = 5000, .ud = gw};
     return rconn_new(&gw->follow, gw->loop, &fol, e);
 }

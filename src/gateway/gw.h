@@ -23,29 +23,29 @@ struct stream;
 struct http_conn;
 
 struct gw_config {
-    char *host;                    /* listen address (127.0.0.1; 0.0.0.0 in Kubernetes) */
-    long long port;                /* 0 = ephemeral (logged on the "listening" line) */
+    char *host;     /* listen address (127.0.0.1; 0.0.0.0 in Kubernetes) */
+    long long port; /* 0 = ephemeral (logged on the "listening" line) */
     char *redis_url;
     char *prefix;
-    char *id;                      /* gateway id; default gw-<random hex> */
-    long long max_body_bytes;      /* 413 past it */
-    long long max_header_bytes;    /* 431 past it */
-    long long idle_timeout_ms;     /* keep-alive connections without a request */
-    long long header_timeout_ms;   /* a request must be complete within this once begun */
-    long long sse_ping_ms;         /* ": ping" on streams idle this long */
+    char *id;                          /* gateway id; default gw-<random hex> */
+    long long max_body_bytes;          /* 413 past it */
+    long long max_header_bytes;        /* 431 past it */
+    long long idle_timeout_ms;         /* keep-alive connections without a request */
+    long long header_timeout_ms;       /* a request must be complete within this once begun */
+    long long sse_ping_ms;             /* ": ping" on streams idle this long */
     long long max_stream_buffer_bytes; /* unsent bytes per stream before it is cut */
-    long long max_queue;           /* bound on queue lag (jobs not yet delivered); 0 = off */
-    long long max_streams;         /* open streams per process; 0 = off */
-    char *api_keys;                /* comma list */
-    char *api_keys_file;           /* one key per line */
-    double rate_limit_rps;         /* per key; 0 = off */
-    double rate_limit_burst;       /* bucket size; 0 = max(1, rps) */
-    long long max_timeout_ms;      /* cap (and default) for timeout_ms; 0 = none */
-    long long drain_timeout_ms;    /* SIGTERM: how long open streams may finish */
+    long long max_queue;               /* bound on queue lag (jobs not yet delivered); 0 = off */
+    long long max_streams;             /* open streams per process; 0 = off */
+    char *api_keys;                    /* comma list */
+    char *api_keys_file;               /* one key per line */
+    double rate_limit_rps;             /* per key; 0 = off */
+    double rate_limit_burst;           /* bucket size; 0 = max(1, rps) */
+    long long max_timeout_ms;          /* cap (and default) for timeout_ms; 0 = none */
+    long long drain_timeout_ms;        /* SIGTERM: how long open streams may finish */
     long long default_max_tokens;
     long long max_tokens_limit;
     char *default_model;
-    char *web_dir;                 /* folder holding index.html for GET / */
+    char *web_dir; /* folder holding index.html for GET / */
     char *log_level;
 };
 
@@ -63,38 +63,38 @@ struct gw_counters {
 };
 
 struct gateway {
-    uv_loop_t *loop;               /* borrowed: the process' loop */
-    struct gw_config cfg;          /* strings owned by cfg (see main.c) */
-    char id[KEYS_ID_MAX + 1];      /* gw-<hex> */
+    uv_loop_t *loop;          /* borrowed: the process' loop */
+    struct gw_config cfg;     /* strings owned by cfg (see main.c) */
+    char id[KEYS_ID_MAX + 1]; /* gw-<hex> */
     struct keys keys;
     char jobs_key[KEYS_MAX], cancel_key[KEYS_MAX], gw_channel[KEYS_MAX];
     struct openai_limits limits;
 
-    struct rconn *cmd;             /* commands: HSET/XADD/... (owned) */
-    struct rconn *sub;             /* SUBSCRIBE <prefix>gw:<id> (owned) */
-    struct rconn *follow;          /* XREAD BLOCK for resumed streams (owned) */
-    int subscribed;                /* SUBSCRIBE confirmed on the current sub connection */
+    struct rconn *cmd;    /* commands: HSET/XADD/... (owned) */
+    struct rconn *sub;    /* SUBSCRIBE <prefix>gw:<id> (owned) */
+    struct rconn *follow; /* XREAD BLOCK for resumed streams (owned) */
+    int subscribed;       /* SUBSCRIBE confirmed on the current sub connection */
 
     uv_tcp_t listener;
     int listening;
-    uv_timer_t tick;               /* 50 ms: queue poll, deadlines, pings, idle sweep, drain */
-    uv_check_t flush;              /* after each loop iteration: format + write dirty streams */
+    uv_timer_t tick;  /* 50 ms: queue poll, deadlines, pings, idle sweep, drain */
+    uv_check_t flush; /* after each loop iteration: format + write dirty streams */
     uv_signal_t sigterm, sigint;
     int closing_handles;
 
     /* request id -> streams (chained hash; several streams may follow one request) */
     struct stream **table;
-    size_t table_size;             /* power of two */
-    size_t n_streams;              /* open streams (all kinds) */
-    struct stream *all_streams;    /* list of every open stream (sweeps) */
-    struct stream *dirty;          /* streams with output to format at the next flush */
-    struct stream *followers;      /* streams reading P out:<id> with XREAD */
+    size_t table_size;          /* power of two */
+    size_t n_streams;           /* open streams (all kinds) */
+    struct stream *all_streams; /* list of every open stream (sweeps) */
+    struct stream *dirty;       /* streams with output to format at the next flush */
+    struct stream *followers;   /* streams reading P out:<id> with XREAD */
     int follow_inflight;
 
-    struct http_conn *conns;       /* every open connection */
+    struct http_conn *conns; /* every open connection */
     size_t n_conns;
 
-    uint64_t now_mono_us;          /* read once per pub/sub message (0 outside dispatch) */
+    uint64_t now_mono_us; /* read once per pub/sub message (0 outside dispatch) */
 
     struct auth auth;
     struct limiter limiter;
@@ -102,21 +102,24 @@ struct gateway {
     /* backpressure (admit.c) */
     long long queue_lag, queue_depth, queue_pending;
     long long admitted_since_poll;
-    long long xinfo_lag;           /* last XINFO lag, -1 when Redis reported nil */
-    int have_group;                /* the last poll saw the "workers" group */
-    long long backlog_tokens;      /* prompt + max_tokens estimate of this gateway's waiting jobs */
-    double drain_rate;             /* jobs/s delivered to workers (EWMA) */
+    long long xinfo_lag;      /* last XINFO lag, -1 when Redis reported nil */
+    int have_group;           /* the last poll saw the "workers" group */
+    long long backlog_tokens; /* prompt + max_tokens estimate of this gateway's waiting jobs */
+    double drain_rate;        /* jobs/s delivered to workers (EWMA) */
     long long entries_read_prev;
     uint64_t poll_prev_us;
     int poll_inflight;
-    double stream_finish_rate;     /* streams/s finished here (EWMA) */
+    double stream_finish_rate; /* streams/s finished here (EWMA) */
     uint64_t finished_since;
     uint64_t finish_prev_us;
 
     /* /v1/models cache */
     struct buf models_json;
     uint64_t models_at_us;
-    struct models_waiter { struct http_conn *c; uint64_t serial; } *models_waiters;  /* conn_hold'ed */
+    struct models_waiter {
+        struct http_conn *c;
+        uint64_t serial;
+    } * models_waiters; /* conn_hold'ed */
     int n_models_waiters, cap_models_waiters;
     int models_inflight;
 

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-static struct http_reader *reader_of(http_parser *p) { return p->data; }
+static struct http_reader *reader_of(http_parser *p)
+{
+    return p->data;
+}
 
 static int on_message_begin(http_parser *p)
 {
@@ -21,7 +24,10 @@ static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
     r->header_bytes += n;
-    if (r->header_bytes > r->max_header_bytes) { r->error_status = 431; return 1; }
+    if (r->header_bytes > r->max_header_bytes) {
+        r->error_status = 431;
+        return 1;
+    }
     buf_append(&r->req.url, at, n);
     return 0;
 }
@@ -30,14 +36,18 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
     r->header_bytes += n + 4;
-    if (r->header_bytes > r->max_header_bytes) { r->error_status = 431; return 1; }
+    if (r->header_bytes > r->max_header_bytes) {
+        r->error_status = 431;
+        return 1;
+    }
     if (r->last_was_value || !r->in_headers) {
-        if (r->in_headers) buf_append_char(&r->req.hdrs, '\0');   /* ends the previous value */
+        if (r->in_headers) buf_append_char(&r->req.hdrs, '\0'); /* ends the previous value */
         r->in_headers = 1;
         r->last_was_value = 0;
     }
     buf_reserve(&r->req.hdrs, n);
-    for (size_t i = 0; i < n; i++) buf_append_char(&r->req.hdrs, (char)tolower((unsigned char)at[i]));
+    for (size_t i = 0; i < n; i++)
+        buf_append_char(&r->req.hdrs, (char)tolower((unsigned char)at[i]));
     return 0;
 }
 
@@ -45,9 +55,12 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
     r->header_bytes += n;
-    if (r->header_bytes > r->max_header_bytes) { r->error_status = 431; return 1; }
+    if (r->header_bytes > r->max_header_bytes) {
+        r->error_status = 431;
+        return 1;
+    }
     if (!r->last_was_value) {
-        buf_append_char(&r->req.hdrs, '\0');                     /* ends the name */
+        buf_append_char(&r->req.hdrs, '\0'); /* ends the name */
         r->last_was_value = 1;
     }
     buf_append(&r->req.hdrs, at, n);
@@ -58,7 +71,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_reader *r = reader_of(p);
     if (r->in_headers) {
-        if (!r->last_was_value) buf_append_char(&r->req.hdrs, '\0');  /* name without value */
+        if (!r->last_was_value) buf_append_char(&r->req.hdrs, '\0'); /* name without value */
         buf_append_char(&r->req.hdrs, '\0');
     }
     r->req.method = p->method;
@@ -71,7 +84,8 @@ static int on_headers_complete(http_parser *p)
         r->error_status = 413;
         return -1;
     }
-    if (p->content_length > 0 && p->content_length != ULLONG_MAX && p->content_length <= r->max_body_bytes)
+    if (p->content_length > 0 && p->content_length != ULLONG_MAX &&
+        p->content_length <= r->max_body_bytes)
         buf_reserve(&r->req.body, (size_t)p->content_length);
     return 0;
 }
@@ -79,7 +93,10 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
-    if (r->req.body.len + n > r->max_body_bytes) { r->error_status = 413; return 1; }
+    if (r->req.body.len + n > r->max_body_bytes) {
+        r->error_status = 413;
+        return 1;
+    }
     buf_append(&r->req.body, at, n);
     return 0;
 }
@@ -164,7 +181,7 @@ int http_reader_feed(struct http_reader *r, const char *data, size_t len, size_t
         r->error_status = 400;
         return -400;
     }
-    if (r->parser.upgrade) {          /* Upgrade without body: headers complete = message */
+    if (r->parser.upgrade) { /* Upgrade without body: headers complete = message */
         r->complete = 1;
         return HTTP_READ_DONE;
     }
@@ -198,25 +215,44 @@ const char *http_req_path(const struct http_req *req, size_t *len)
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 

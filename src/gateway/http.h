@@ -13,31 +13,31 @@
 #include <stdint.h>
 
 struct http_req {
-    int method;                /* enum http_method */
-    struct buf url;            /* owned: request target as sent (path + query) */
-    struct buf hdrs;           /* owned: "name\0value\0" pairs, names lower-cased */
-    struct buf body;           /* owned */
-    int keep_alive;            /* the client allows another request on this connection */
-    int upgrade;               /* Connection: upgrade + Upgrade header present */
+    int method;      /* enum http_method */
+    struct buf url;  /* owned: request target as sent (path + query) */
+    struct buf hdrs; /* owned: "name\0value\0" pairs, names lower-cased */
+    struct buf body; /* owned */
+    int keep_alive;  /* the client allows another request on this connection */
+    int upgrade;     /* Connection: upgrade + Upgrade header present */
     int http_minor;
 };
 
 struct http_reader {
     http_parser parser;
     struct http_req req;
-    size_t header_bytes;       /* bytes of the header section so far */
-    size_t max_header_bytes;   /* limit for the request line + headers (431 past it) */
-    size_t max_body_bytes;     /* limit for the body (413 past it) */
-    int last_was_value;        /* header callback state: 1 after a value, 0 after a name */
-    int in_headers;            /* at least one header name seen */
-    int complete;              /* a whole request has been read */
-    int error_status;          /* 400 / 413 / 431 once the reader failed */
-    int expect_continue;       /* headers asked for "Expect: 100-continue" (body not read yet) */
+    size_t header_bytes;     /* bytes of the header section so far */
+    size_t max_header_bytes; /* limit for the request line + headers (431 past it) */
+    size_t max_body_bytes;   /* limit for the body (413 past it) */
+    int last_was_value;      /* header callback state: 1 after a value, 0 after a name */
+    int in_headers;          /* at least one header name seen */
+    int complete;            /* a whole request has been read */
+    int error_status;        /* 400 / 413 / 431 once the reader failed */
+    int expect_continue;     /* headers asked for "Expect: 100-continue" (body not read yet) */
 };
 
 enum {
-    HTTP_READ_MORE = 0,        /* consumed everything, need more bytes */
-    HTTP_READ_DONE = 1,        /* one complete request in r->req; *consumed bytes used */
+    HTTP_READ_MORE = 0, /* consumed everything, need more bytes */
+    HTTP_READ_DONE = 1, /* one complete request in r->req; *consumed bytes used */
 };
 
 void http_reader_init(struct http_reader *r, size_t max_header_bytes, size_t max_body_bytes);

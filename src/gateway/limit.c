@@ -18,7 +18,8 @@ struct bucket {
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
@@ -34,7 +35,10 @@ void limiter_init(struct limiter *l, double rps, double burst)
 void limiter_deinit(struct limiter *l)
 {
     for (size_t i = 0; l->table && i < l->size; i++)
-        for (struct bucket *b = l->table[i], *n; b; b = n) { n = b->next; free(b); }
+        for (struct bucket *b = l->table[i], *n; b; b = n) {
+            n = b->next;
+            free(b);
+        }
     free(l->table);
     memset(l, 0, sizeof(*l));
 }

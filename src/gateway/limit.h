@@ -10,10 +10,10 @@
 struct bucket;
 
 struct limiter {
-    double rps;                /* refill rate per key; 0 = unlimited */
-    double burst;              /* bucket capacity */
-    struct bucket **table;     /* owned: key id -> bucket (chained) */
-    size_t size;               /* power of two */
+    double rps;            /* refill rate per key; 0 = unlimited */
+    double burst;          /* bucket capacity */
+    struct bucket **table; /* owned: key id -> bucket (chained) */
+    size_t size;           /* power of two */
     size_t n;
 };
 

@@ -19,7 +19,8 @@ static json_t *field(json_t *obj, const char *name)
     return (v && !json_is_null(v)) ? v : NULL;
 }
 
-static int get_number(json_t *obj, const char *name, double lo, double hi, double *out, struct err *e)
+static int get_number(json_t *obj, const char *name, double lo, double hi, double *out,
+                      struct err *e)
 {
     json_t *v = field(obj, name);
     if (!v) return 0;
@@ -79,15 +80,22 @@ static int get_string(json_t *obj, const char *name, const char **out, size_t *l
 static int check_content(json_t *c, size_t *chars, struct err *e)
 {
     if (!c || json_is_null(c)) return 0;
-    if (json_is_string(c)) { *chars += json_string_length(c); return 0; }
-    if (!json_is_array(c)) return bad(e, "messages[].content", "must be a string or an array of text parts");
+    if (json_is_string(c)) {
+        *chars += json_string_length(c);
+        return 0;
+    }
+    if (!json_is_array(c))
+        return bad(e, "messages[].content", "must be a string or an array of text parts");
     size_t i;
     json_t *part;
-    json_array_foreach(c, i, part) {
+    json_array_foreach(c, i, part)
+    {
         json_t *t = json_is_object(part) ? json_object_get(part, "type") : NULL;
         json_t *x = json_is_object(part) ? json_object_get(part, "text") : NULL;
-        if (!t || !json_is_string(t) || strcmp(json_string_value(t), "text") || !x || !json_is_string(x))
-            return bad(e, "messages[].content", "only text parts ({\"type\":\"text\",\"text\":...}) are supported");
+        if (!t || !json_is_string(t) || strcmp(json_string_value(t), "text") || !x ||
+            !json_is_string(x))
+            return bad(e, "messages[].content",
+                       "only text parts ({\"type\":\"text\",\"text\":...}) are supported");
         *chars += json_string_length(x);
     }
     return 0;
@@ -99,14 +107,16 @@ static int check_messages(json_t *msgs, size_t *chars, struct err *e)
     if (json_array_size(msgs) == 0) return bad(e, "messages", "must not be empty");
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (!json_is_object(m)) return bad(e, "messages[]", "must be an object");
         json_t *role = json_object_get(m, "role");
         if (!role || !json_is_string(role)) return bad(e, "messages[].role", "must be a string");
         const char *r = json_string_value(role);
         if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") &&
             strcmp(r, "developer") && strcmp(r, "tool"))
-            return bad(e, "messages[].role", "must be one of system, developer, user, assistant, tool");
+            return bad(e, "messages[].role",
+                       "must be one of system, developer, user, assistant, tool");
         int rc = check_content(json_object_get(m, "content"), chars, e);
         if (rc < 0) return rc;
     }
@@ -132,24 +142,35 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
 
     if ((rc = get_string(obj, "model", &r->model, NULL, e)) < 0) goto fail;
     if (r->kind == OPENAI_KIND_CHAT) {
-        if (!msgs) { rc = bad(e, "messages", "is required"); goto fail; }
+        if (!msgs) {
+            rc = bad(e, "messages", "is required");
+            goto fail;
+        }
         if ((rc = check_messages(msgs, &r->prompt_chars, e)) < 0) goto fail;
         r->messages = msgs;
     } else {
         json_t *p = field(obj, "prompt");
-        if (!p) { rc = bad(e, "prompt", "is required"); goto fail; }
+        if (!p) {
+            rc = bad(e, "prompt", "is required");
+            goto fail;
+        }
         if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
             p = json_array_get(p, 0);
-        if (!json_is_string(p)) { rc = bad(e, "prompt", "must be a string (or an array of one string)"); goto fail; }
+        if (!json_is_string(p)) {
+            rc = bad(e, "prompt", "must be a string (or an array of one string)");
+            goto fail;
+        }
         r->prompt = json_string_value(p);
         r->prompt_len = json_string_length(p);
         r->prompt_chars = r->prompt_len;
     }
 
     int has_max = 0;
-    if ((rc = get_int(obj, "max_tokens", 1, lim->max_tokens_limit, &r->max_tokens, &has_max, e)) < 0) goto fail;
-    if (!has_max &&
-        (rc = get_int(obj, "max_completion_tokens", 1, lim->max_tokens_limit, &r->max_tokens, NULL, e)) < 0)
+    if ((rc = get_int(obj, "max_tokens", 1, lim->max_tokens_limit, &r->max_tokens, &has_max, e)) <
+        0)
+        goto fail;
+    if (!has_max && (rc = get_int(obj, "max_completion_tokens", 1, lim->max_tokens_limit,
+                                  &r->max_tokens, NULL, e)) < 0)
         goto fail;
     if ((rc = get_number(obj, "temperature", 0, 2, &r->temperature, e)) < 0) goto fail;
     if ((rc = get_number(obj, "top_p", 0, 1, &r->top_p, e)) < 0) goto fail;
@@ -157,14 +178,18 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
     if ((rc = get_number(obj, "min_p", 0, 1, &r->min_p, e)) < 0) goto fail;
     if ((rc = get_number(obj, "presence_penalty", -2, 2, &r->presence_penalty, e)) < 0) goto fail;
     if ((rc = get_number(obj, "frequency_penalty", -2, 2, &r->frequency_penalty, e)) < 0) goto fail;
-    if ((rc = get_number(obj, "repetition_penalty", 0.01, 10, &r->repetition_penalty, e)) < 0) goto fail;
+    if ((rc = get_number(obj, "repetition_penalty", 0.01, 10, &r->repetition_penalty, e)) < 0)
+        goto fail;
 
     long long seed = 0;
     if ((rc = get_int(obj, "seed", INT64_MIN, INT64_MAX, &seed, &r->has_seed, e)) < 0) goto fail;
-    r->seed = (uint64_t)seed & (uint64_t)INT64_MAX;   /* jobs carry 63-bit seeds */
+    r->seed = (uint64_t)seed & (uint64_t)INT64_MAX; /* jobs carry 63-bit seeds */
 
     long long n = 1;
-    if ((rc = get_int(obj, "n", 1, 1, &n, NULL, e)) < 0) { rc = bad(e, "n", "only n=1 is supported"); goto fail; }
+    if ((rc = get_int(obj, "n", 1, 1, &n, NULL, e)) < 0) {
+        rc = bad(e, "n", "only n=1 is supported");
+        goto fail;
+    }
 
     json_t *stop = field(obj, "stop");
     if (stop) {
@@ -177,11 +202,18 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
             r->stop_len[0] = json_string_length(stop);
             r->n_stop = 1;
         } else if (json_is_array(stop)) {
-            if (json_array_size(stop) > OPENAI_MAX_STOP) { rc = bad(e, "stop", "at most 4 sequences"); goto fail; }
+            if (json_array_size(stop) > OPENAI_MAX_STOP) {
+                rc = bad(e, "stop", "at most 4 sequences");
+                goto fail;
+            }
             size_t i;
             json_t *s;
-            json_array_foreach(stop, i, s) {
-                if (!json_is_string(s)) { rc = bad(e, "stop", "must be a string or an array of strings"); goto fail; }
+            json_array_foreach(stop, i, s)
+            {
+                if (!json_is_string(s)) {
+                    rc = bad(e, "stop", "must be a string or an array of strings");
+                    goto fail;
+                }
                 if (json_string_length(s) == 0 || json_string_length(s) > 256) {
                     rc = bad(e, "stop", "each stop sequence must be 1..256 bytes");
                     goto fail;
@@ -198,14 +230,21 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
     if ((rc = get_bool(obj, "stream", &r->stream, e)) < 0) goto fail;
     json_t *so = field(obj, "stream_options");
     if (so) {
-        if (!json_is_object(so)) { rc = bad(e, "stream_options", "must be an object"); goto fail; }
+        if (!json_is_object(so)) {
+            rc = bad(e, "stream_options", "must be an object");
+            goto fail;
+        }
         json_t *iu = field(so, "include_usage");
-        if (iu && !json_is_boolean(iu)) { rc = bad(e, "stream_options.include_usage", "must be a boolean"); goto fail; }
+        if (iu && !json_is_boolean(iu)) {
+            rc = bad(e, "stream_options.include_usage", "must be a boolean");
+            goto fail;
+        }
         r->include_usage = iu && json_is_true(iu);
     }
     if ((rc = get_string(obj, "user", &r->user, NULL, e)) < 0) goto fail;
     if ((rc = get_int(obj, "priority", -1000000, 1000000, &r->priority, NULL, e)) < 0) goto fail;
-    if ((rc = get_int(obj, "timeout_ms", 0, 86400000LL * 7, &r->timeout_ms, NULL, e)) < 0) goto fail;
+    if ((rc = get_int(obj, "timeout_ms", 0, 86400000LL * 7, &r->timeout_ms, NULL, e)) < 0)
+        goto fail;
     if (lim->max_timeout_ms > 0 && (r->timeout_ms == 0 || r->timeout_ms > lim->max_timeout_ms))
         r->timeout_ms = lim->max_timeout_ms;
     return 0;
@@ -221,7 +260,8 @@ int openai_parse(struct openai_request *r, const char *body, size_t len, int kin
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        err_set(e, LLMQ_EFORMAT, "body: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        err_set(e, LLMQ_EFORMAT, "body: invalid JSON at line %d column %d: %s", je.line, je.column,
+                je.text);
         return LLMQ_EFORMAT;
     }
     int rc = openai_parse_json(r, root, kind, lim, e);
@@ -251,25 +291,34 @@ static void put_str(struct buf *b, const char *s, size_t n)
 
 static void put_content(struct buf *b, json_t *c)
 {
-    if (!c || json_is_null(c)) { buf_append(b, "\"\"", 2); return; }
-    if (json_is_string(c)) { put_str(b, json_string_value(c), json_string_length(c)); return; }
+    if (!c || json_is_null(c)) {
+        buf_append(b, "\"\"", 2);
+        return;
+    }
+    if (json_is_string(c)) {
+        put_str(b, json_string_value(c), json_string_length(c));
+        return;
+    }
     buf_append_char(b, '"');
     size_t i;
     json_t *part;
-    json_array_foreach(c, i, part) {
+    json_array_foreach(c, i, part)
+    {
         json_t *x = json_object_get(part, "text");
         buf_append_json_str(b, json_string_value(x), json_string_length(x));
     }
     buf_append_char(b, '"');
 }
 
-void openai_job_json(const struct openai_request *r, uint64_t seed, uint64_t deadline_us, struct buf *out)
+void openai_job_json(const struct openai_request *r, uint64_t seed, uint64_t deadline_us,
+                     struct buf *out)
 {
     if (r->kind == OPENAI_KIND_CHAT) {
         buf_append_str(out, "{\"kind\":\"chat\",\"messages\":[");
         size_t i;
         json_t *m;
-        json_array_foreach(r->messages, i, m) {
+        json_array_foreach(r->messages, i, m)
+        {
             if (i) buf_append_char(out, ',');
             json_t *role = json_object_get(m, "role");
             buf_append_str(out, "{\"role\":");
@@ -297,13 +346,14 @@ void openai_job_json(const struct openai_request *r, uint64_t seed, uint64_t dea
     put_num(out, "presence_penalty", r->presence_penalty);
     put_num(out, "frequency_penalty", r->frequency_penalty);
     put_num(out, "repetition_penalty", r->repetition_penalty);
-    buf_printf(out, ",\"priority\":%lld,\"deadline_us\":%" PRIu64 ",\"model\":", r->priority, deadline_us);
+    buf_printf(out, ",\"priority\":%lld,\"deadline_us\":%" PRIu64 ",\"model\":", r->priority,
+               deadline_us);
     put_str(out, r->model, strlen(r->model));
     buf_append_char(out, '}');
 }
 
-void openai_error_json(struct buf *out, const char *message, const char *type,
-                       const char *param, const char *code)
+void openai_error_json(struct buf *out, const char *message, const char *type, const char *param,
+                       const char *code)
 {
     buf_append_str(out, "{\"error\":{\"message\":\"");
     buf_append_json_str(out, message, strlen(message));

@@ -19,22 +19,22 @@
 enum openai_kind { OPENAI_KIND_COMPLETION, OPENAI_KIND_CHAT };
 
 struct openai_limits {
-    long long max_tokens_default;  /* used when the client gives none */
-    long long max_tokens_limit;    /* larger values are a 400 */
-    long long max_timeout_ms;      /* 0 = no cap; a larger timeout_ms is clamped to it */
-    const char *model_default;     /* borrowed; model when the client gives none */
+    long long max_tokens_default; /* used when the client gives none */
+    long long max_tokens_limit;   /* larger values are a 400 */
+    long long max_timeout_ms;     /* 0 = no cap; a larger timeout_ms is clamped to it */
+    const char *model_default;    /* borrowed; model when the client gives none */
 };
 
 /* A validated request. Strings are borrowed from the json_t root the caller parsed, which
  * must outlive this struct (openai_request_deinit drops that reference). */
 struct openai_request {
     enum openai_kind kind;
-    json_t *root;                  /* owned reference to the parsed body */
+    json_t *root; /* owned reference to the parsed body */
     const char *model;
-    const char *prompt;            /* completion: the prompt; NULL for chat */
+    const char *prompt; /* completion: the prompt; NULL for chat */
     size_t prompt_len;
-    json_t *messages;              /* chat: the messages array (borrowed from root) */
-    size_t prompt_chars;           /* prompt or all message contents, bytes (backlog estimate) */
+    json_t *messages;    /* chat: the messages array (borrowed from root) */
+    size_t prompt_chars; /* prompt or all message contents, bytes (backlog estimate) */
     long long max_tokens;
     double temperature, top_p, min_p;
     long long top_k;
@@ -44,10 +44,10 @@ struct openai_request {
     const char *stop[OPENAI_MAX_STOP];
     size_t stop_len[OPENAI_MAX_STOP];
     int n_stop;
-    int stream;                    /* bool */
-    int include_usage;             /* stream_options.include_usage */
+    int stream;        /* bool */
+    int include_usage; /* stream_options.include_usage */
     long long priority;
-    long long timeout_ms;          /* 0 = none (after clamping to max_timeout_ms) */
+    long long timeout_ms; /* 0 = none (after clamping to max_timeout_ms) */
     const char *user;
 };
 
@@ -69,7 +69,7 @@ void openai_job_json(const struct openai_request *r, uint64_t seed, uint64_t dea
 
 /* Appends an OpenAI-shaped error body {"error":{"message":..,"type":..,"param":..,"code":..}}.
  * param may be NULL (written as null). */
-void openai_error_json(struct buf *out, const char *message, const char *type,
-                       const char *param, const char *code);
+void openai_error_json(struct buf *out, const char *message, const char *type, const char *param,
+                       const char *code);
 
 #endif

@@ -29,7 +29,8 @@ static int is_hex(const char *s, size_t n)
 int route_traceparent(const char *v, size_t len, char trace_id[33])
 {
     if (len < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return -EINVAL;
-    if (!is_hex(v, 2) || !is_hex(v + 3, 32) || !is_hex(v + 36, 16) || !is_hex(v + 53, 2)) return -EINVAL;
+    if (!is_hex(v, 2) || !is_hex(v + 3, 32) || !is_hex(v + 36, 16) || !is_hex(v + 53, 2))
+        return -EINVAL;
     if (!memcmp(v, "ff", 2)) return -EINVAL;
     static const char zeros[32] = "00000000000000000000000000000000";
     if (!memcmp(v + 3, zeros, 32) || !memcmp(v + 36, zeros, 16)) return -EINVAL;
@@ -69,15 +70,17 @@ static void on_index(struct http_conn *c)
     buf_init(&b);
     char tmp[8192];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && b.len < (4u << 20)) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && b.len < (4u << 20))
+        buf_append(&b, tmp, n);
     fclose(f);
-    conn_respond(c, 200, "text/html; charset=utf-8", "Cache-Control: no-cache\r\n", b.data ? b.data : "", b.len);
+    conn_respond(c, 200, "text/html; charset=utf-8", "Cache-Control: no-cache\r\n",
+                 b.data ? b.data : "", b.len);
     buf_deinit(&b);
 }
 
 /* ---------------------------------------------------------------- /v1/jobs/{id} */
 
-struct conn_ref {                  /* a connection awaiting a Redis reply (conn_hold) */
+struct conn_ref { /* a connection awaiting a Redis reply (conn_hold) */
     struct gateway *gw;
     struct http_conn *c;
     uint64_t serial;
@@ -107,7 +110,8 @@ static void on_job_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
         } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request", 0);
+            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
+                               "no such request", 0);
         } else {
             /* Auth on: only the key that created a job may read it. */
             int allowed = 1;
@@ -116,7 +120,8 @@ static void on_job_reply(redisAsyncContext *ac, void *reply, void *priv)
                     strcmp(rep->element[i + 1]->str, c->key_id))
                     allowed = 0;
             if (!allowed) {
-                conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request", 0);
+                conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
+                                   "no such request", 0);
             } else {
                 struct buf b;
                 buf_init(&b);
@@ -132,7 +137,8 @@ static void on_job_reply(redisAsyncContext *ac, void *reply, void *priv)
                     json_t *parsed = NULL;
                     if (all_digits(v->str, v->len)) {
                         buf_append(&b, v->str, v->len);
-                    } else if ((!strcmp(k->str, "req") || !strcmp(k->str, "usage") || !strcmp(k->str, "timing")) &&
+                    } else if ((!strcmp(k->str, "req") || !strcmp(k->str, "usage") ||
+                                !strcmp(k->str, "timing")) &&
                                (parsed = json_loadb(v->str, v->len, 0, NULL))) {
                         buf_append(&b, v->str, v->len);
                     } else {
@@ -160,13 +166,16 @@ static void on_cancel_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
         } else if (rep->type != REDIS_REPLY_STRING) {
-            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request", 0);
+            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
+                               "no such request", 0);
         } else {
             const char *prev = rep->str;
-            int terminal = !strcmp(prev, "done") || !strcmp(prev, "failed") || !strcmp(prev, "cancelled");
+            int terminal =
+                !strcmp(prev, "done") || !strcmp(prev, "failed") || !strcmp(prev, "cancelled");
             char body[256];
-            snprintf(body, sizeof(body), "{\"id\":\"%s\",\"object\":\"job\",\"state\":\"%s\",\"cancelled\":%s}",
-                     r->rid, terminal ? prev : "cancelled", terminal ? "false" : "true");
+            snprintf(body, sizeof(body),
+                     "{\"id\":\"%s\",\"object\":\"job\",\"state\":\"%s\",\"cancelled\":%s}", r->rid,
+                     terminal ? prev : "cancelled", terminal ? "false" : "true");
             respond_json(c, 200, body);
         }
     }
@@ -178,7 +187,8 @@ static void on_jobs(struct http_conn *c, const char *id, size_t id_len)
     struct gateway *gw = c->gw;
     char key[KEYS_MAX];
     if (!keys_id_valid(id, id_len)) {
-        conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request", 0);
+        conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request",
+                           0);
         return;
     }
     struct conn_ref *r = xcalloc(1, sizeof(*r));
@@ -196,10 +206,11 @@ static void on_jobs(struct http_conn *c, const char *id, size_t id_len)
             "if ARGV[2] ~= '' then local k = redis.call('HGET', KEYS[1], 'key') "
             "  if k and k ~= ARGV[2] then return false end end "
             "if s == 'queued' then redis.call('HSET', KEYS[1], 'state', 'cancelled') end "
-            "if s ~= 'done' and s ~= 'failed' and s ~= 'cancelled' then redis.call('PUBLISH', KEYS[2], ARGV[1]) end "
+            "if s ~= 'done' and s ~= 'failed' and s ~= 'cancelled' then redis.call('PUBLISH', "
+            "KEYS[2], ARGV[1]) end "
             "return s";
-        rc = rconn_command(gw->cmd, on_cancel_reply, r, "EVAL %s 2 %s %s %s %s", lua, key, gw->cancel_key,
-                           r->rid, auth_open(&gw->auth) ? "" : c->key_id);
+        rc = rconn_command(gw->cmd, on_cancel_reply, r, "EVAL %s 2 %s %s %s %s", lua, key,
+                           gw->cancel_key, r->rid, auth_open(&gw->auth) ? "" : c->key_id);
     } else {
         rc = rconn_command(gw->cmd, on_job_reply, r, "HGETALL %s", key);
     }
@@ -217,7 +228,9 @@ static void models_answer(struct gateway *gw)
 {
     for (int i = 0; i < gw->n_models_waiters; i++) {
         struct http_conn *c = gw->models_waiters[i].c;
-        if (conn_release(c, gw->models_waiters[i].serial)) conn_respond(c, 200, "application/json", NULL, gw->models_json.data, gw->models_json.len);
+        if (conn_release(c, gw->models_waiters[i].serial))
+            conn_respond(c, 200, "application/json", NULL, gw->models_json.data,
+                         gw->models_json.len);
     }
     gw->n_models_waiters = 0;
 }
@@ -229,12 +242,15 @@ static void models_set(struct gateway *gw, json_t *names)
     const char *k;
     json_t *v;
     int first = 1;
-    json_object_foreach(names, k, v) {
+    json_object_foreach(names, k, v)
+    {
         if (!first) buf_append_char(&gw->models_json, ',');
         first = 0;
         buf_append_str(&gw->models_json, "{\"id\":\"");
         buf_append_json_str(&gw->models_json, k, strlen(k));
-        buf_printf(&gw->models_json, "\",\"object\":\"model\",\"created\":%" JSON_INTEGER_FORMAT ",\"owned_by\":\"llmq\"}",
+        buf_printf(&gw->models_json,
+                   "\",\"object\":\"model\",\"created\":%" JSON_INTEGER_FORMAT
+                   ",\"owned_by\":\"llmq\"}",
                    json_integer_value(v));
     }
     buf_append_str(&gw->models_json, "]}");
@@ -254,7 +270,8 @@ static void on_models_mget(redisAsyncContext *ac, void *reply, void *priv)
             json_t *m = w ? json_object_get(w, "model") : NULL;
             if (m && json_is_string(m) && json_string_length(m)) {
                 json_t *ts = json_object_get(w, "ts_us");
-                json_int_t created = ts && json_is_integer(ts) ? json_integer_value(ts) / 1000000 : 0;
+                json_int_t created =
+                    ts && json_is_integer(ts) ? json_integer_value(ts) / 1000000 : 0;
                 json_object_set_new(names, json_string_value(m), json_integer(created));
             }
             json_decref(w);
@@ -281,7 +298,7 @@ static void on_models_members(redisAsyncContext *ac, void *reply, void *priv)
     size_t n = rep->elements + 1;
     const char **argv = xcalloc(n, sizeof(*argv));
     size_t *lens = xcalloc(n, sizeof(*lens));
-    char (*keys)[KEYS_MAX] = xcalloc(n, KEYS_MAX);
+    char(*keys)[KEYS_MAX] = xcalloc(n, KEYS_MAX);
     argv[0] = "MGET";
     lens[0] = 4;
     size_t k = 1;
@@ -315,7 +332,8 @@ static void on_models(struct http_conn *c)
     }
     if (gw->n_models_waiters == gw->cap_models_waiters) {
         gw->cap_models_waiters = gw->cap_models_waiters ? gw->cap_models_waiters * 2 : 16;
-        gw->models_waiters = xrealloc(gw->models_waiters, sizeof(*gw->models_waiters) * (size_t)gw->cap_models_waiters);
+        gw->models_waiters = xrealloc(gw->models_waiters,
+                                      sizeof(*gw->models_waiters) * (size_t)gw->cap_models_waiters);
     }
     gw->models_waiters[gw->n_models_waiters].c = c;
     gw->models_waiters[gw->n_models_waiters++].serial = c->serial;
@@ -326,8 +344,11 @@ static void on_models(struct http_conn *c)
     if (rconn_command(gw->cmd, on_models_members, gw, "SMEMBERS %s", key) < 0) {
         gw->n_models_waiters--;
         conn_release(c, c->serial);
-        if (gw->models_json.len) conn_respond(c, 200, "application/json", NULL, gw->models_json.data, gw->models_json.len);
-        else conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
+        if (gw->models_json.len)
+            conn_respond(c, 200, "application/json", NULL, gw->models_json.data,
+                         gw->models_json.len);
+        else
+            conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
         return;
     }
     gw->models_inflight = 1;
@@ -335,9 +356,15 @@ static void on_models(struct http_conn *c)
 
 /* ---------------------------------------------------------------- dispatch */
 
-static int path_is(const char *p, size_t n, const char *s) { return strlen(s) == n && !memcmp(p, s, n); }
+static int path_is(const char *p, size_t n, const char *s)
+{
+    return strlen(s) == n && !memcmp(p, s, n);
+}
 
-static int valid_client_request_id(const char *v, size_t n) { return keys_id_valid(v, n); }
+static int valid_client_request_id(const char *v, size_t n)
+{
+    return keys_id_valid(v, n);
+}
 
 /* Auth for /v1/...: Bearer header, or the bearer.<key> subprotocol on the WebSocket upgrade. */
 static int authorize(struct http_conn *c, int ws)
@@ -362,7 +389,9 @@ static int authorize(struct http_conn *c, int ws)
     }
     gateway_count_rejection(gw, "unauthorized");
     conn_respond_error(c, 401, "invalid_request_error", "unauthorized", NULL,
-                       found ? "Incorrect API key provided" : "Missing API key: send Authorization: Bearer <key>", 0);
+                       found ? "Incorrect API key provided"
+                             : "Missing API key: send Authorization: Bearer <key>",
+                       0);
     return 0;
 }
 
@@ -392,7 +421,11 @@ void route_request(struct http_conn *c)
         if (path_is(p, pl, "/v1/completions") || path_is(p, pl, "/v1/chat/completions")) {
             int chat = pl > 16;
             c->endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
-            if (m != HTTP_POST) { conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL, "POST required", 0); return; }
+            if (m != HTTP_POST) {
+                conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL,
+                                   "POST required", 0);
+                return;
+            }
             if (!authorize(c, 0)) return;
             admit_http(c, chat);
             return;
@@ -405,29 +438,53 @@ void route_request(struct http_conn *c)
         }
         if (path_is(p, pl, "/v1/models")) {
             c->endpoint = "/v1/models";
-            if (m != HTTP_GET) { conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL, "GET required", 0); return; }
+            if (m != HTTP_GET) {
+                conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL,
+                                   "GET required", 0);
+                return;
+            }
             if (!authorize(c, 0)) return;
             on_models(c);
             return;
         }
         if (pl > 9 && !memcmp(p, "/v1/jobs/", 9)) {
             c->endpoint = "/v1/jobs";
-            if (m != HTTP_GET && m != HTTP_DELETE) { conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL, "GET or DELETE required", 0); return; }
+            if (m != HTTP_GET && m != HTTP_DELETE) {
+                conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL,
+                                   "GET or DELETE required", 0);
+                return;
+            }
             if (!authorize(c, 0)) return;
             on_jobs(c, p + 9, pl - 9);
             return;
         }
     }
     if (m == HTTP_GET || m == HTTP_HEAD) {
-        if (path_is(p, pl, "/healthz")) { c->endpoint = "/healthz"; respond_json(c, 200, "{\"status\":\"ok\"}"); return; }
-        if (path_is(p, pl, "/readyz")) {
-            c->endpoint = "/readyz";
-            if (gateway_ready(gw)) respond_json(c, 200, "{\"status\":\"ready\"}");
-            else respond_json(c, 503, gw->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"redis unavailable\"}");
+        if (path_is(p, pl, "/healthz")) {
+            c->endpoint = "/healthz";
+            respond_json(c, 200, "{\"status\":\"ok\"}");
             return;
         }
-        if (path_is(p, pl, "/metrics")) { c->endpoint = "/metrics"; on_metrics(c); return; }
-        if (path_is(p, pl, "/") || path_is(p, pl, "/index.html")) { c->endpoint = "/"; on_index(c); return; }
+        if (path_is(p, pl, "/readyz")) {
+            c->endpoint = "/readyz";
+            if (gateway_ready(gw))
+                respond_json(c, 200, "{\"status\":\"ready\"}");
+            else
+                respond_json(c, 503,
+                             gw->draining ? "{\"status\":\"draining\"}"
+                                          : "{\"status\":\"redis unavailable\"}");
+            return;
+        }
+        if (path_is(p, pl, "/metrics")) {
+            c->endpoint = "/metrics";
+            on_metrics(c);
+            return;
+        }
+        if (path_is(p, pl, "/") || path_is(p, pl, "/index.html")) {
+            c->endpoint = "/";
+            on_index(c);
+            return;
+        }
     }
     conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such endpoint", 0);
 }

@@ -22,8 +22,12 @@ size_t sse_u32(char *out, uint32_t v)
 {
     char tmp[10];
     size_t n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
     return n;
 }
 
@@ -46,8 +50,9 @@ void sse_token(struct buf *out, const struct buf *head, int chat, const char *ri
     buf_append(out, "data: ", 6);
     buf_append(out, head->data, head->len);
     if (chat) {
-        buf_append_str(out, first_chat ? "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\""
-                                       : "{\"index\":0,\"delta\":{\"content\":\"");
+        buf_append_str(out, first_chat
+                                ? "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\""
+                                : "{\"index\":0,\"delta\":{\"content\":\"");
         buf_append_json_str(out, text, len);
         buf_append_str(out, "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     } else {
@@ -64,8 +69,9 @@ void sse_finish(struct buf *out, const struct buf *head, int chat, const char *r
     buf_append(out, "data: ", 6);
     buf_append(out, head->data, head->len);
     if (chat)
-        buf_append_str(out, first_chat ? "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                                       : "{\"index\":0,\"delta\":{},");
+        buf_append_str(
+            out, first_chat ? "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                            : "{\"index\":0,\"delta\":{},");
     else
         buf_append_str(out, "{\"index\":0,\"text\":\"\",");
     buf_append_str(out, "\"logprobs\":null,\"finish_reason\":\"");
@@ -79,11 +85,16 @@ void sse_usage(struct buf *out, const struct buf *head, const char *rid, uint32_
     put_id(out, rid, index);
     buf_append(out, "data: ", 6);
     buf_append(out, head->data, head->len);
-    buf_printf(out, "],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld}}\n\n",
+    buf_printf(out,
+               "],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%"
+               "lld}}\n\n",
                prompt_tokens, completion_tokens, prompt_tokens + completion_tokens);
 }
 
-void sse_done(struct buf *out) { buf_append_str(out, "data: [DONE]\n\n"); }
+void sse_done(struct buf *out)
+{
+    buf_append_str(out, "data: [DONE]\n\n");
+}
 
 void sse_error(struct buf *out, const char *message, const char *type, const char *code)
 {
@@ -92,13 +103,19 @@ void sse_error(struct buf *out, const char *message, const char *type, const cha
     buf_printf(out, "\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}\n\n", type, code);
 }
 
-void sse_ping(struct buf *out) { buf_append(out, ": ping\n\n", 8); }
+void sse_ping(struct buf *out)
+{
+    buf_append(out, ": ping\n\n", 8);
+}
 
 int sse_parse_last_event_id(const char *v, size_t len, char *id, size_t id_cap, uint32_t *index)
 {
     const char *colon = NULL;
     for (size_t i = len; i > 0; i--)
-        if (v[i - 1] == ':') { colon = v + i - 1; break; }
+        if (v[i - 1] == ':') {
+            colon = v + i - 1;
+            break;
+        }
     if (!colon || colon == v) return -EINVAL;
     size_t idl = (size_t)(colon - v);
     if (idl >= id_cap) return -EINVAL;

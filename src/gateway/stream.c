@@ -24,7 +24,8 @@
 static uint64_t hash_id(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -72,7 +73,10 @@ static void table_remove(struct gateway *gw, struct stream *s)
     if (!s->in_table) return;
     size_t i = hash_id(s->rid, strlen(s->rid)) & (gw->table_size - 1);
     for (struct stream **pp = &gw->table[i]; *pp; pp = &(*pp)->hnext)
-        if (*pp == s) { *pp = s->hnext; break; }
+        if (*pp == s) {
+            *pp = s->hnext;
+            break;
+        }
     s->in_table = 0;
 }
 
@@ -142,8 +146,10 @@ void stream_set_rid(struct stream *s, const char *rid)
 static void unlink_dirty(struct gateway *gw, struct stream *s)
 {
     if (!s->dirty) return;
-    if (s->dprev) s->dprev->dnext = s->dnext;
-    else gw->dirty = s->dnext;
+    if (s->dprev)
+        s->dprev->dnext = s->dnext;
+    else
+        gw->dirty = s->dnext;
     if (s->dnext) s->dnext->dprev = s->dprev;
     s->dnext = s->dprev = NULL;
     s->dirty = 0;
@@ -153,7 +159,10 @@ static void unlink_follower(struct gateway *gw, struct stream *s)
 {
     if (!s->following) return;
     for (struct stream **pp = &gw->followers; *pp; pp = &(*pp)->fnext)
-        if (*pp == s) { *pp = s->fnext; break; }
+        if (*pp == s) {
+            *pp = s->fnext;
+            break;
+        }
     s->following = 0;
 }
 
@@ -165,12 +174,16 @@ void stream_free(struct stream *s)
     unlink_dirty(gw, s);
     unlink_follower(gw, s);
     if (s->conn) {
-        if (s->cprev) s->cprev->cnext = s->cnext;
-        else s->conn->streams = s->cnext;
+        if (s->cprev)
+            s->cprev->cnext = s->cnext;
+        else
+            s->conn->streams = s->cnext;
         if (s->cnext) s->cnext->cprev = s->cprev;
     }
-    if (s->aprev) s->aprev->anext = s->anext;
-    else gw->all_streams = s->anext;
+    if (s->aprev)
+        s->aprev->anext = s->anext;
+    else
+        gw->all_streams = s->anext;
     if (s->anext) s->anext->aprev = s->aprev;
     gw->n_streams--;
     if (s->owned && gw->backlog_tokens > 0 && s->first_token_mono_us == 0) {
@@ -209,7 +222,8 @@ void stream_publish_cancel(struct gateway *gw, const char *rid)
 {
     char job[KEYS_MAX];
     if (keys_job(&gw->keys, rid, job) < 0) return;
-    if (rconn_command(gw->cmd, NULL, NULL, "EVAL %s 2 %s %s %s", cancel_lua, job, gw->cancel_key, rid) == 0)
+    if (rconn_command(gw->cmd, NULL, NULL, "EVAL %s 2 %s %s %s", cancel_lua, job, gw->cancel_key,
+                      rid) == 0)
         gw->c.cancels_published++;
 }
 
@@ -241,32 +255,35 @@ static void cut(struct stream *s)
         snprintf(msg, sizeof(msg), "client too slow; resume after index %" PRId64,
                  (int64_t)s->pend_index - 1);
         ws_send_error(s->conn, s->cid, "overloaded", msg, 0);
-        stream_free(s);           /* no cancel: the job runs on and can be resumed */
+        stream_free(s); /* no cancel: the job runs on and can be resumed */
         return;
     }
     struct http_conn *c = s->conn;
     stream_free(s);
-    if (c) conn_close(c);         /* SSE: the client reconnects with Last-Event-ID */
+    if (c) conn_close(c); /* SSE: the client reconnects with Last-Event-ID */
 }
 
-void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text, size_t len)
+void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text,
+                      size_t len)
 {
     if (s->finished || s->state == STREAM_STATE_ENDED) return;
     uint32_t end = index + count;
-    if (end <= s->next_index) return;                 /* already sent (retry restarted at 0) */
+    if (end <= s->next_index) return; /* already sent (retry restarted at 0) */
     uint32_t from = index < s->next_index ? s->next_index : index;
     struct gateway *gw = s->gw;
     if (index > s->next_index) {
         /* Tokens were lost (published while our subscription was down and not in the replay
          * log, e.g. Redis restarted). Never send a gap: end with a clear error. */
-        log_req(LOG_LEVEL_WARN, s->rid, s->trace_id, "token gap: expected %" PRIu32 ", got %" PRIu32 "; ending the stream",
+        log_req(LOG_LEVEL_WARN, s->rid, s->trace_id,
+                "token gap: expected %" PRIu32 ", got %" PRIu32 "; ending the stream",
                 s->next_index, index);
         stream_publish_cancel(gw, s->rid);
         s->cancel_on_close = 0;
         stream_fail(s, 502, "internal", "tokens were lost in a Redis outage; retry the request", 0);
         return;
     }
-    uint64_t now = gw->now_mono_us ? gw->now_mono_us : clock_mono_us();   /* one clock read per message */
+    uint64_t now =
+        gw->now_mono_us ? gw->now_mono_us : clock_mono_us(); /* one clock read per message */
     if (!s->first_token_mono_us) {
         s->first_token_mono_us = now;
         metric_observe(gw->m_ttft, (double)(now - s->received_mono_us) / 1e6);
@@ -287,7 +304,8 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
     if (s->pend_count == 0) s->pend_index = from;
     buf_append(&s->pend, text, len);
     s->pend_count += end - from;
-    if (s->conn && (long long)(s->pend.len + conn_pending_bytes(s->conn)) > gw->cfg.max_stream_buffer_bytes) {
+    if (s->conn &&
+        (long long)(s->pend.len + conn_pending_bytes(s->conn)) > gw->cfg.max_stream_buffer_bytes) {
         cut(s);
         return;
     }
@@ -304,7 +322,8 @@ void stream_on_done(struct stream *s, uint32_t total, const char *json, size_t l
     snprintf(s->finish_reason, sizeof(s->finish_reason), "stop");
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *fr = root ? json_object_get(root, "finish_reason") : NULL;
-    if (fr && json_is_string(fr)) snprintf(s->finish_reason, sizeof(s->finish_reason), "%s", json_string_value(fr));
+    if (fr && json_is_string(fr))
+        snprintf(s->finish_reason, sizeof(s->finish_reason), "%s", json_string_value(fr));
     json_decref(root);
     if (s->first_token_mono_us == 0 && s->owned) {
         s->gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
@@ -332,15 +351,18 @@ void stream_on_error(struct stream *s, uint32_t sent, const char *json, size_t l
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *code = root ? json_object_get(root, "code") : NULL;
     json_t *msg = root ? json_object_get(root, "message") : NULL;
-    snprintf(s->err_code, sizeof(s->err_code), "%s", code && json_is_string(code) ? json_string_value(code) : "internal");
+    snprintf(s->err_code, sizeof(s->err_code), "%s",
+             code && json_is_string(code) ? json_string_value(code) : "internal");
     free(s->err_msg);
-    s->err_msg = xstrdup(msg && json_is_string(msg) ? json_string_value(msg) : "the worker failed the request");
+    s->err_msg = xstrdup(msg && json_is_string(msg) ? json_string_value(msg)
+                                                    : "the worker failed the request");
     json_decref(root);
     s->error_status = status_of_code(s->err_code);
     mark_dirty(s);
 }
 
-void stream_fail(struct stream *s, int status, const char *code, const char *message, long long retry_after_ms)
+void stream_fail(struct stream *s, int status, const char *code, const char *message,
+                 long long retry_after_ms)
 {
     if (s->finished && s->state != STREAM_STATE_PENDING) return;
     if (s->state == STREAM_STATE_PENDING && s->conn) {
@@ -351,7 +373,9 @@ void stream_fail(struct stream *s, int status, const char *code, const char *mes
             conn_flush(c);
             return;
         }
-        const char *type = status == 400 ? "invalid_request_error" : status == 504 ? "timeout_error" : "server_error";
+        const char *type = status == 400   ? "invalid_request_error"
+                           : status == 504 ? "timeout_error"
+                                           : "server_error";
         stream_free(s);
         conn_respond_error(c, status, type, code, NULL, message, (retry_after_ms + 999) / 1000);
         return;
@@ -378,9 +402,14 @@ static void chunk_end(const struct stream *s, struct buf *out, size_t at)
 {
     if (!s->chunked) return;
     size_t n = out->len - at - 10;
-    if (n == 0) { out->len = at; out->data[at] = 0; return; }
+    if (n == 0) {
+        out->len = at;
+        out->data[at] = 0;
+        return;
+    }
     static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 8; i++) out->data[at + i] = hx[(n >> (28 - 4 * i)) & 15];
+    for (int i = 0; i < 8; i++)
+        out->data[at + i] = hx[(n >> (28 - 4 * i)) & 15];
     buf_append(out, "\r\n", 2);
 }
 
@@ -405,21 +434,25 @@ static void put_timing(struct buf *b, const struct stream *s, json_t *done)
     if (t && json_is_object(t)) {
         const char *k;
         json_t *v;
-        json_object_foreach(t, k, v) {
+        json_object_foreach(t, k, v)
+        {
             if (!json_is_number(v)) continue;
             if (!first) buf_append_char(b, ',');
             first = 0;
             buf_append_char(b, '"');
             buf_append_json_str(b, k, strlen(k));
-            if (json_is_integer(v)) buf_printf(b, "\":%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            else buf_printf(b, "\":%.3f", json_real_value(v));
+            if (json_is_integer(v))
+                buf_printf(b, "\":%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            else
+                buf_printf(b, "\":%.3f", json_real_value(v));
         }
     }
     if (s->received_us) {
         buf_printf(b, "%s\"received_us\":%" PRIu64, first ? "" : ",", s->received_us);
         first = 0;
         if (s->enqueued_us)
-            buf_printf(b, ",\"gateway_ms\":%.3f", (double)(s->enqueued_us - s->received_us) / 1000.0);
+            buf_printf(b, ",\"gateway_ms\":%.3f",
+                       (double)(s->enqueued_us - s->received_us) / 1000.0);
     }
     buf_append_char(b, '}');
 }
@@ -444,7 +477,8 @@ static void sse_flush(struct stream *s, struct http_conn *c)
                   s->error_status == 504 ? "timeout_error" : "server_error", s->err_code);
     } else {
         json_t *done = s->done_json ? json_loads(s->done_json, 0, NULL) : NULL;
-        sse_finish(&c->out, &s->head, s->chat, s->rid, s->next_index, s->finish_reason, s->chat && !s->role_sent);
+        sse_finish(&c->out, &s->head, s->chat, s->rid, s->next_index, s->finish_reason,
+                   s->chat && !s->role_sent);
         if (s->include_usage) {
             long long p, q;
             put_usage(NULL, done, &p, &q);
@@ -479,11 +513,13 @@ static void json_finish(struct stream *s, struct http_conn *c)
     /* head is the chunk front; the body has its own object names, so write it afresh */
     buf_append_str(&b, s->chat ? "{\"id\":\"chatcmpl-" : "{\"id\":\"cmpl-");
     buf_append_str(&b, s->rid);
-    buf_append_str(&b, s->chat ? "\",\"object\":\"chat.completion\",\"created\":" : "\",\"object\":\"text_completion\",\"created\":");
+    buf_append_str(&b, s->chat ? "\",\"object\":\"chat.completion\",\"created\":"
+                               : "\",\"object\":\"text_completion\",\"created\":");
     buf_printf(&b, "%" PRIu64 ",\"model\":\"", s->created_s);
     buf_append_json_str(&b, s->model, strlen(s->model));
     if (s->chat) {
-        buf_append_str(&b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+        buf_append_str(
+            &b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
         buf_append_json_str(&b, s->text.data ? s->text.data : "", s->text.len);
         buf_append_str(&b, "\"},");
     } else {
@@ -509,7 +545,8 @@ static void json_finish(struct stream *s, struct http_conn *c)
 static void ws_flush(struct stream *s, struct http_conn *c)
 {
     if (s->pend_count) {
-        ws_send_token(c, s->cid, s->pend_index, s->pend_count, s->pend.data ? s->pend.data : "", s->pend.len);
+        ws_send_token(c, s->cid, s->pend_index, s->pend_count, s->pend.data ? s->pend.data : "",
+                      s->pend.len);
         buf_reset(&s->pend);
         s->pend_count = 0;
     }
@@ -518,7 +555,7 @@ static void ws_flush(struct stream *s, struct http_conn *c)
         ws_send_error(c, s->cid, s->err_code, s->err_msg ? s->err_msg : "error", 0);
     } else {
         json_t *done = s->done_json ? json_loads(s->done_json, 0, NULL) : NULL;
-        struct buf *b = &s->text;              /* unused for WS streams: reuse as scratch */
+        struct buf *b = &s->text; /* unused for WS streams: reuse as scratch */
         buf_reset(b);
         buf_append_str(b, "{\"type\":\"done\",\"id\":\"");
         buf_append_str(b, s->cid);
@@ -545,9 +582,12 @@ static void log_end(const struct stream *s)
 {
     if (!log_enabled(LOG_LEVEL_DEBUG)) return;
     log_write(LOG_LEVEL_DEBUG, s->rid, s->trace_id[0] ? s->trace_id : NULL,
-              "stream end: %s, %" PRIu32 " tokens, %.1f ms, ttft %.1f ms", s->error_status ? s->err_code : s->finish_reason,
-              s->next_index, (double)(clock_mono_us() - s->received_mono_us) / 1000.0,
-              s->first_token_mono_us ? (double)(s->first_token_mono_us - s->received_mono_us) / 1000.0 : -1.0);
+              "stream end: %s, %" PRIu32 " tokens, %.1f ms, ttft %.1f ms",
+              s->error_status ? s->err_code : s->finish_reason, s->next_index,
+              (double)(clock_mono_us() - s->received_mono_us) / 1000.0,
+              s->first_token_mono_us
+                  ? (double)(s->first_token_mono_us - s->received_mono_us) / 1000.0
+                  : -1.0);
 }
 
 static int format_stream(struct stream *s)
@@ -556,7 +596,7 @@ static int format_stream(struct stream *s)
     if (!c) return 0;
     if (s->finished && s->state != STREAM_STATE_PENDING) log_end(s);
     if (s->state == STREAM_STATE_PENDING) return 0;
-    if (c->writing && !s->finished) return 0;           /* merge until the write completes */
+    if (c->writing && !s->finished) return 0; /* merge until the write completes */
     s->last_write_ms = uv_now(s->gw->loop);
     switch (s->kind) {
     case STREAM_KIND_SSE:
@@ -569,11 +609,17 @@ static int format_stream(struct stream *s)
         }
         return 0;
     case STREAM_KIND_JSON:
-        if (s->finished) { json_finish(s, c); return 1; }
+        if (s->finished) {
+            json_finish(s, c);
+            return 1;
+        }
         return 0;
     case STREAM_KIND_WS:
         ws_flush(s, c);
-        if (s->state == STREAM_STATE_ENDED) { stream_free(s); return 1; }
+        if (s->state == STREAM_STATE_ENDED) {
+            stream_free(s);
+            return 1;
+        }
         return 0;
     }
     return 0;
@@ -633,10 +679,13 @@ void stream_start(struct stream *s, long long queue_depth)
     if (s->kind == STREAM_KIND_SSE) {
         struct buf *o = &c->out;
         s->chunked = c->reader.req.http_minor >= 1;
-        buf_append_str(o, s->chunked ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                                       "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: "
-                                     : "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                                       "X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: ");
+        buf_append_str(
+            o, s->chunked ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
+                            "no-cache\r\n"
+                            "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: "
+                          : "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
+                            "no-cache\r\n"
+                            "X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: ");
         buf_append_str(o, s->rid);
         buf_append_str(o, "\r\n\r\n");
         gateway_count_request(s->gw, c->endpoint ? c->endpoint : "other", 200);
@@ -658,8 +707,9 @@ void stream_sweep(struct gateway *gw, uint64_t now_ms)
             stream_fail(s, 504, "timeout", "the request's deadline (timeout_ms) passed", 0);
             continue;
         }
-        if (s->kind == STREAM_KIND_SSE && s->state == STREAM_STATE_LIVE && s->conn && !s->conn->writing &&
-            gw->cfg.sse_ping_ms > 0 && now_ms - s->last_write_ms >= (uint64_t)gw->cfg.sse_ping_ms) {
+        if (s->kind == STREAM_KIND_SSE && s->state == STREAM_STATE_LIVE && s->conn &&
+            !s->conn->writing && gw->cfg.sse_ping_ms > 0 &&
+            now_ms - s->last_write_ms >= (uint64_t)gw->cfg.sse_ping_ms) {
             size_t at;
             chunk_begin(s, &s->conn->out, &at);
             sse_ping(&s->conn->out);

@@ -20,65 +20,65 @@ struct gateway;
 struct http_conn;
 
 enum stream_kind {
-    STREAM_KIND_SSE,           /* text/event-stream response */
-    STREAM_KIND_JSON,          /* one JSON body at the end */
-    STREAM_KIND_WS,            /* messages on a WebSocket */
+    STREAM_KIND_SSE,  /* text/event-stream response */
+    STREAM_KIND_JSON, /* one JSON body at the end */
+    STREAM_KIND_WS,   /* messages on a WebSocket */
 };
 
 enum stream_state {
-    STREAM_STATE_PENDING,      /* job creation in flight; events are held */
-    STREAM_STATE_LIVE,         /* headers / accepted sent; events flow */
-    STREAM_STATE_ENDED,        /* final bytes formatted; freed at the next flush */
+    STREAM_STATE_PENDING, /* job creation in flight; events are held */
+    STREAM_STATE_LIVE,    /* headers / accepted sent; events flow */
+    STREAM_STATE_ENDED,   /* final bytes formatted; freed at the next flush */
 };
 
 struct stream {
-    struct gateway *gw;        /* borrowed */
-    struct http_conn *conn;    /* borrowed; NULL once the connection closed */
-    struct stream *hnext;      /* request-id table chain */
-    struct stream *cnext, *cprev;    /* the connection's streams */
-    struct stream *anext, *aprev;    /* gw->all_streams */
-    struct stream *dnext, *dprev;    /* gw->dirty list */
-    struct stream *fnext;      /* gw->followers list */
+    struct gateway *gw;           /* borrowed */
+    struct http_conn *conn;       /* borrowed; NULL once the connection closed */
+    struct stream *hnext;         /* request-id table chain */
+    struct stream *cnext, *cprev; /* the connection's streams */
+    struct stream *anext, *aprev; /* gw->all_streams */
+    struct stream *dnext, *dprev; /* gw->dirty list */
+    struct stream *fnext;         /* gw->followers list */
     int dirty, following, in_table;
-    uint64_t serial;           /* unique per stream: async replies find "their" stream by it */
+    uint64_t serial; /* unique per stream: async replies find "their" stream by it */
     enum stream_kind kind;
     enum stream_state state;
-    int chat;                  /* chat chunk shapes */
+    int chat; /* chat chunk shapes */
     int include_usage;
-    int role_sent;             /* chat: the first delta (with role) was written */
-    int chunked;               /* SSE: chunked framing (HTTP/1.1); else end = close */
-    int owned;                 /* this gateway created the job (tokens come by pub/sub) */
-    int cancel_on_close;       /* publish a cancel when the client goes away early */
-    char rid[72];              /* request id (keys_id_valid) */
-    char cid[72];              /* WebSocket client id (already JSON-safe: validated) */
+    int role_sent;       /* chat: the first delta (with role) was written */
+    int chunked;         /* SSE: chunked framing (HTTP/1.1); else end = close */
+    int owned;           /* this gateway created the job (tokens come by pub/sub) */
+    int cancel_on_close; /* publish a cancel when the client goes away early */
+    char rid[72];        /* request id (keys_id_valid) */
+    char cid[72];        /* WebSocket client id (already JSON-safe: validated) */
     char trace_id[40];
     char key_id[24];
-    struct buf head;           /* owned: SSE chunk front (sse_head), JSON-body model etc. */
-    char *model;               /* owned */
-    uint64_t created_s;        /* unix seconds, OpenAI "created" */
-    uint64_t received_us;      /* wall clock the request arrived */
-    uint64_t enqueued_us;      /* wall clock the job was sent to Redis */
+    struct buf head;      /* owned: SSE chunk front (sse_head), JSON-body model etc. */
+    char *model;          /* owned */
+    uint64_t created_s;   /* unix seconds, OpenAI "created" */
+    uint64_t received_us; /* wall clock the request arrived */
+    uint64_t enqueued_us; /* wall clock the job was sent to Redis */
     uint64_t received_mono_us;
     uint64_t first_token_mono_us;
     uint64_t last_token_mono_us;
-    uint64_t deadline_ms;      /* loop time (uv_now) of the deadline; 0 = none */
-    uint64_t last_write_ms;    /* loop time of the last bytes for this stream (pings) */
-    long long prompt_chars, max_tokens;   /* backlog estimate */
-    uint32_t next_index;       /* next token index the client has not been sent */
-    uint32_t pend_index;       /* first index in pend (valid when pend_count > 0) */
-    uint32_t pend_count;       /* tokens merged in pend */
-    struct buf pend;           /* owned: merged token text not yet written */
-    struct buf text;           /* owned: JSON kind: the whole completion text */
+    uint64_t deadline_ms;               /* loop time (uv_now) of the deadline; 0 = none */
+    uint64_t last_write_ms;             /* loop time of the last bytes for this stream (pings) */
+    long long prompt_chars, max_tokens; /* backlog estimate */
+    uint32_t next_index;                /* next token index the client has not been sent */
+    uint32_t pend_index;                /* first index in pend (valid when pend_count > 0) */
+    uint32_t pend_count;                /* tokens merged in pend */
+    struct buf pend;                    /* owned: merged token text not yet written */
+    struct buf text;                    /* owned: JSON kind: the whole completion text */
     /* end of the request, once known */
-    int finished;              /* a done or error event arrived */
-    int error_status;          /* HTTP status of an error end (504 timeout, 500, ...) */
+    int finished;     /* a done or error event arrived */
+    int error_status; /* HTTP status of an error end (504 timeout, 500, ...) */
     char finish_reason[24];
     char err_code[24];
-    char *err_msg;             /* owned */
-    char *done_json;           /* owned: the worker's done payload */
+    char *err_msg;   /* owned */
+    char *done_json; /* owned: the worker's done payload */
     uint32_t total_tokens;
-    char follow_id[48];        /* XREAD position in P out:<id> */
-    uint32_t skip_below;       /* resume: indices below this were already seen by the client */
+    char follow_id[48];  /* XREAD position in P out:<id> */
+    uint32_t skip_below; /* resume: indices below this were already seen by the client */
 };
 
 /* Creates a stream for conn (NULL allowed for tests) and links it into the connection and
@@ -99,7 +99,8 @@ void stream_fail(struct stream *s, int status, const char *code, const char *mes
 void stream_abandon(struct stream *s);
 
 /* Event delivery (fanout.c / resume). text is borrowed for the call. */
-void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text, size_t len);
+void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text,
+                      size_t len);
 void stream_on_done(struct stream *s, uint32_t total, const char *json, size_t len);
 void stream_on_error(struct stream *s, uint32_t sent, const char *json, size_t len);
 

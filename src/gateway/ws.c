@@ -35,7 +35,7 @@ void ws_accept_key(const char *key, size_t len, char out[29])
     EVP_DigestUpdate(ctx, guid, sizeof(guid) - 1);
     EVP_DigestFinal_ex(ctx, d, &dl);
     EVP_MD_CTX_free(ctx);
-    EVP_EncodeBlock((unsigned char *)out, d, (int)dl);   /* 28 chars + NUL */
+    EVP_EncodeBlock((unsigned char *)out, d, (int)dl); /* 28 chars + NUL */
 }
 
 void ws_frame_header(struct buf *out, int opcode, size_t len)
@@ -53,7 +53,8 @@ void ws_frame_header(struct buf *out, int opcode, size_t len)
         n = 4;
     } else {
         h[1] = 127;
-        for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
         n = 10;
     }
     buf_append(out, h, n);
@@ -63,8 +64,8 @@ void ws_frame_header(struct buf *out, int opcode, size_t len)
 
 struct ws_session {
     wslay_event_context_ptr ctx;
-    struct buf *out;           /* borrowed */
-    const char *in;            /* bytes being fed (during ws_session_feed only) */
+    struct buf *out; /* borrowed */
+    const char *in;  /* bytes being fed (during ws_session_feed only) */
     size_t in_len;
     ws_text_fn *fn;
     void *ud;
@@ -84,24 +85,28 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *b, size_t len, int 
     return (ssize_t)n;
 }
 
-static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
+static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud)
 {
     struct ws_session *ws = ud;
     buf_append(ws->out, data, len);
     return (ssize_t)len;
 }
 
-static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *ud)
 {
     struct ws_session *ws = ud;
     if (arg->opcode == WSLAY_TEXT_FRAME) {
         ws->fn(ws->ud, (const char *)arg->msg, arg->msg_length);
     } else if (arg->opcode == WSLAY_BINARY_FRAME) {
-        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA, (const uint8_t *)"text frames only", 16);
+        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+                                (const uint8_t *)"text frames only", 16);
     }
 }
 
-int ws_session_new(struct ws_session **out, struct buf *out_buf, size_t max_msg, ws_text_fn *fn, void *ud)
+int ws_session_new(struct ws_session **out, struct buf *out_buf, size_t max_msg, ws_text_fn *fn,
+                   void *ud)
 {
     static const struct wslay_event_callbacks cbs = {
         .recv_callback = on_recv,
@@ -167,7 +172,9 @@ int ws_msg_parse(struct ws_msg *m, const char *data, size_t len, struct err *e)
     m->after = -1;
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return err_set(e, LLMQ_EFORMAT, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    if (!root)
+        return err_set(e, LLMQ_EFORMAT, "invalid JSON at line %d column %d: %s", je.line, je.column,
+                       je.text);
     m->root = root;
     if (!json_is_object(root)) return err_set(e, LLMQ_EFORMAT, "message: must be a JSON object");
     json_t *id = json_object_get(root, "id");
@@ -178,7 +185,8 @@ int ws_msg_parse(struct ws_msg *m, const char *data, size_t len, struct err *e)
             return err_set(e, LLMQ_EFORMAT, "id: too long once escaped");
     }
     json_t *type = json_object_get(root, "type");
-    if (!type || !json_is_string(type)) return err_set(e, LLMQ_EFORMAT, "type: must be one of generate, cancel, resume");
+    if (!type || !json_is_string(type))
+        return err_set(e, LLMQ_EFORMAT, "type: must be one of generate, cancel, resume");
     const char *t = json_string_value(type);
     if (!strcmp(t, "generate")) {
         m->type = WS_MSG_GENERATE;
@@ -198,13 +206,15 @@ int ws_msg_parse(struct ws_msg *m, const char *data, size_t len, struct err *e)
             rl = json_string_length(id);
         }
         if (!r || !keys_id_valid(r, rl))
-            return err_set(e, LLMQ_EFORMAT, "request_id: a valid request id is required for resume");
+            return err_set(e, LLMQ_EFORMAT,
+                           "request_id: a valid request id is required for resume");
         memcpy(m->request_id, r, rl);
         m->request_id[rl] = 0;
         if (!m->id[0]) memcpy(m->id, r, rl + 1);
         json_t *after = json_object_get(root, "after");
         if (after && !json_is_null(after)) {
-            if (!json_is_integer(after) || json_integer_value(after) < -1 || json_integer_value(after) > UINT32_MAX)
+            if (!json_is_integer(after) || json_integer_value(after) < -1 ||
+                json_integer_value(after) > UINT32_MAX)
                 return err_set(e, LLMQ_EFORMAT, "after: must be an integer >= -1");
             m->after = (int64_t)json_integer_value(after);
         }
@@ -254,7 +264,8 @@ static void msg_end(struct http_conn *c, size_t at)
         h = (unsigned char *)c->out.data + at;
         memmove(h + 10, h + 4, n);
         h[1] = 127;
-        for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
         c->out.len += 6;
         c->out.data[c->out.len] = 0;
     }
@@ -263,7 +274,8 @@ static void msg_end(struct http_conn *c, size_t at)
 void ws_send_accepted(struct http_conn *c, const char *cid, const char *rid, long long queue_depth)
 {
     size_t at = msg_begin(c);
-    buf_printf(&c->out, "{\"type\":\"accepted\",\"id\":\"%s\",\"request_id\":\"%s\",\"queue_depth\":%lld}",
+    buf_printf(&c->out,
+               "{\"type\":\"accepted\",\"id\":\"%s\",\"request_id\":\"%s\",\"queue_depth\":%lld}",
                cid, rid, queue_depth);
     msg_end(c, at);
 }
@@ -297,8 +309,10 @@ void ws_send_error(struct http_conn *c, const char *cid, const char *code, const
 {
     size_t at = msg_begin(c);
     buf_append_str(&c->out, "{\"type\":\"error\",\"id\":");
-    if (cid && *cid) buf_printf(&c->out, "\"%s\"", cid);
-    else buf_append_str(&c->out, "null");
+    if (cid && *cid)
+        buf_printf(&c->out, "\"%s\"", cid);
+    else
+        buf_append_str(&c->out, "null");
     buf_printf(&c->out, ",\"code\":\"%s\",\"message\":\"", code);
     buf_append_json_str(&c->out, message, strlen(message));
     buf_append_char(&c->out, '"');
@@ -317,14 +331,15 @@ static struct stream *find_cid(struct http_conn *c, const char *cid)
 static void on_generate(struct http_conn *c, struct ws_msg *m)
 {
     struct gateway *gw = c->gw;
-    struct err e = { 0 };
+    struct err e = {0};
     char gen_id[40];
     if (!m->id[0]) {
         gateway_new_id(gen_id);
         snprintf(m->id, sizeof(m->id), "%s", gen_id);
     }
     if (find_cid(c, m->id)) {
-        ws_send_error(c, m->id, "bad_request", "id: a request with this id is already running on this socket", 0);
+        ws_send_error(c, m->id, "bad_request",
+                      "id: a request with this id is already running on this socket", 0);
         return;
     }
     struct admit_reject rej;
@@ -340,7 +355,8 @@ static void on_generate(struct http_conn *c, struct ws_msg *m)
     }
     char rid[40];
     gateway_new_id(rid);
-    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, r.model[0] ? r.model : "default");
+    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid,
+                                  r.model[0] ? r.model : "default");
     snprintf(s->cid, sizeof(s->cid), "%s", m->id);
     admit_enqueue(gw, s, &r, NULL, NULL);
     openai_request_deinit(&r);
@@ -350,14 +366,17 @@ static void on_cancel(struct http_conn *c, struct ws_msg *m)
 {
     struct stream *s = find_cid(c, m->id);
     if (!s) {
-        ws_send_error(c, m->id, "bad_request", "id: no running request with this id on this socket", 0);
+        ws_send_error(c, m->id, "bad_request", "id: no running request with this id on this socket",
+                      0);
         return;
     }
     if (!s->finished) stream_publish_cancel(c->gw, s->rid);
     size_t at = msg_begin(c);
-    buf_printf(&c->out, "{\"type\":\"done\",\"id\":\"%s\",\"request_id\":\"%s\",\"finish_reason\":\"cancelled\","
-                        "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":%" PRIu32 "}}",
-               s->cid, s->rid, s->next_index);
+    buf_printf(
+        &c->out,
+        "{\"type\":\"done\",\"id\":\"%s\",\"request_id\":\"%s\",\"finish_reason\":\"cancelled\","
+        "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":%" PRIu32 "}}",
+        s->cid, s->rid, s->next_index);
     msg_end(c, at);
     stream_free(s);
 }
@@ -366,7 +385,7 @@ static void on_resume(struct http_conn *c, struct ws_msg *m)
 {
     struct gateway *gw = c->gw;
     struct stream *old = find_cid(c, m->id);
-    if (old) stream_free(old);        /* the client restarts this id from `after` */
+    if (old) stream_free(old); /* the client restarts this id from `after` */
     struct stream *s = stream_new(gw, c, STREAM_KIND_WS, 0, m->request_id, "");
     snprintf(s->cid, sizeof(s->cid), "%s", m->id);
     s->next_index = (uint32_t)(m->after + 1);
@@ -377,7 +396,7 @@ static void on_text(void *ud, const char *msg, size_t len)
 {
     struct http_conn *c = ud;
     struct ws_msg m;
-    struct err e = { 0 };
+    struct err e = {0};
     if (ws_msg_parse(&m, msg, len, &e) < 0) {
         gateway_count_rejection(c->gw, "bad_request");
         ws_send_error(c, m.id, "bad_request", e.msg, 0);
@@ -385,9 +404,15 @@ static void on_text(void *ud, const char *msg, size_t len)
         return;
     }
     switch (m.type) {
-    case WS_MSG_GENERATE: on_generate(c, &m); break;
-    case WS_MSG_CANCEL: on_cancel(c, &m); break;
-    case WS_MSG_RESUME: on_resume(c, &m); break;
+    case WS_MSG_GENERATE:
+        on_generate(c, &m);
+        break;
+    case WS_MSG_CANCEL:
+        on_cancel(c, &m);
+        break;
+    case WS_MSG_RESUME:
+        on_resume(c, &m);
+        break;
     }
     ws_msg_deinit(&m);
 }
@@ -403,11 +428,14 @@ static int header_has_token(const char *v, const char *token)
 {
     size_t tl = strlen(token);
     while (v && *v) {
-        while (*v == ' ' || *v == ',' || *v == '\t') v++;
+        while (*v == ' ' || *v == ',' || *v == '\t')
+            v++;
         const char *t = v;
-        while (*v && *v != ',') v++;
+        while (*v && *v != ',')
+            v++;
         const char *e = v;
-        while (e > t && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
         if ((size_t)(e - t) == tl && !strncasecmp(t, token, tl)) return 1;
     }
     return 0;
@@ -423,18 +451,24 @@ void ws_upgrade(struct http_conn *c)
     const char *key = http_req_header(req, "sec-websocket-key", &key_len);
     const char *ver = http_req_header(req, "sec-websocket-version", NULL);
     if (req->method != HTTP_GET) {
-        conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL, "GET required for /v1/ws", 0);
+        conn_respond_error(c, 405, "invalid_request_error", "bad_request", NULL,
+                           "GET required for /v1/ws", 0);
         return;
     }
     if (!up || strcasecmp(up, "websocket") || !conn || !header_has_token(conn, "upgrade")) {
         conn_respond_error(c, 426, "invalid_request_error", "bad_request", NULL,
-                           "WebSocket upgrade required (Upgrade: websocket, Connection: Upgrade)", 0);
+                           "WebSocket upgrade required (Upgrade: websocket, Connection: Upgrade)",
+                           0);
         return;
     }
     if (!ver || strcmp(ver, "13")) {
         conn_respond(c, 426, "application/json", "Sec-WebSocket-Version: 13\r\n",
-                     "{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"bad_request\"}}",
-                     strlen("{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"bad_request\"}}"));
+                     "{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 "
+                     "required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"bad_"
+                     "request\"}}",
+                     strlen("{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 "
+                            "required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":"
+                            "\"bad_request\"}}"));
         return;
     }
     unsigned char raw[32];
@@ -458,7 +492,8 @@ void ws_upgrade(struct http_conn *c)
         return;
     }
     struct buf *o = &c->out;
-    buf_append_str(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    buf_append_str(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                      "Upgrade\r\nSec-WebSocket-Accept: ");
     buf_append_str(o, accept);
     if (llmq_v1) buf_append_str(o, "\r\nSec-WebSocket-Protocol: llmq.v1");
     buf_append_str(o, "\r\nX-Request-Id: ");
@@ -468,7 +503,7 @@ void ws_upgrade(struct http_conn *c)
     gateway_count_request(gw, "/v1/ws", 101);
     http_reader_shrink(&c->reader);
     conn_flush(c);
-    if (c->in.len) {                  /* frames sent right behind the upgrade request */
+    if (c->in.len) { /* frames sent right behind the upgrade request */
         struct buf rest = c->in;
         buf_init(&c->in);
         ws_conn_read(c, rest.data, rest.len);

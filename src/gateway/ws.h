@@ -29,8 +29,9 @@ typedef void ws_text_fn(void *ud, const char *msg, size_t len);
 
 /* A session writes its control frames (pong, close) to *out (borrowed; outlives it) and
  * delivers text messages up to max_msg bytes to fn. Returns 0 or -ENOMEM. */
-int ws_session_new(struct ws_session **out, struct buf *out_buf, size_t max_msg, ws_text_fn *fn, void *ud);
-void ws_session_free(struct ws_session *ws);     /* NULL is a no-op */
+int ws_session_new(struct ws_session **out, struct buf *out_buf, size_t max_msg, ws_text_fn *fn,
+                   void *ud);
+void ws_session_free(struct ws_session *ws); /* NULL is a no-op */
 /* Feeds received bytes. Returns 0 while the connection goes on, 1 when it is finished (close
  * handshake done or a protocol error answered with a close frame: flush *out, then close). */
 int ws_session_feed(struct ws_session *ws, const char *data, size_t len);
@@ -42,10 +43,10 @@ enum ws_msg_type { WS_MSG_GENERATE, WS_MSG_CANCEL, WS_MSG_RESUME };
 /* A parsed client message. id is the client's id JSON-escaped (may be "" when absent). */
 struct ws_msg {
     enum ws_msg_type type;
-    json_t *root;              /* owned reference */
+    json_t *root; /* owned reference */
     char id[72];
-    char request_id[72];       /* resume: "request_id" (else the id is used) */
-    int64_t after;             /* resume: last index the client has; -1 = from the start */
+    char request_id[72]; /* resume: "request_id" (else the id is used) */
+    int64_t after;       /* resume: last index the client has; -1 = from the start */
 };
 
 /* Parses one text message. Returns 0, or LLMQ_EFORMAT with e->msg (and m->id filled when the
@@ -54,7 +55,7 @@ int ws_msg_parse(struct ws_msg *m, const char *data, size_t len, struct err *e);
 void ws_msg_deinit(struct ws_msg *m);
 
 /* Connection side (conn.c / route.c / stream.c). */
-void ws_upgrade(struct http_conn *c);                       /* answers 101 or an error */
+void ws_upgrade(struct http_conn *c); /* answers 101 or an error */
 void ws_conn_read(struct http_conn *c, const char *data, size_t len);
 void ws_send_text(struct http_conn *c, const char *json, size_t len);
 void ws_send_accepted(struct http_conn *c, const char *cid, const char *rid, long long queue_depth);

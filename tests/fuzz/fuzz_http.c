@@ -29,7 +29,7 @@ static void run(const uint8_t *data, size_t size, size_t split)
             continue;
         }
         if (end == size) break;
-        split = size;                          /* second part: the rest */
+        split = size; /* second part: the rest */
     }
     http_reader_deinit(&r);
 }

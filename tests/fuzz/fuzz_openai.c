@@ -9,11 +9,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct openai_limits lim = { .max_tokens_default = 16, .max_tokens_limit = 4096,
-                                              .max_timeout_ms = 60000, .model_default = "m" };
+    static const struct openai_limits lim = {.max_tokens_default = 16,
+                                             .max_tokens_limit = 4096,
+                                             .max_timeout_ms = 60000,
+                                             .model_default = "m"};
     for (int kind = 0; kind < 2; kind++) {
         struct openai_request r;
-        struct err e = { 0 };
+        struct err e = {0};
         if (openai_parse(&r, (const char *)data, size, kind, &lim, &e) == 0) {
             struct buf out;
             buf_init(&out);
@@ -23,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             job_request_deinit(&jr);
             buf_deinit(&out);
         } else if (e.msg[0] == 0) {
-            __builtin_trap();                  /* every rejection names its problem */
+            __builtin_trap(); /* every rejection names its problem */
         }
         openai_request_deinit(&r);
     }

@@ -9,9 +9,9 @@
 
 static void on_text(void *ud, const char *msg, size_t len)
 {
-    static const struct openai_limits lim = { .max_tokens_default = 16, .max_tokens_limit = 4096 };
+    static const struct openai_limits lim = {.max_tokens_default = 16, .max_tokens_limit = 4096};
     struct ws_msg m;
-    struct err e = { 0 };
+    struct err e = {0};
     if (ws_msg_parse(&m, msg, len, &e) == 0 && m.type == WS_MSG_GENERATE) {
         struct openai_request r;
         if (openai_parse_json(&r, m.root, -1, &lim, &e) == 0) openai_request_deinit(&r);

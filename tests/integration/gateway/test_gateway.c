@@ -33,14 +33,17 @@ static char logdir[256];
 static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = { .tv_sec = 3 };
+    struct timeval tv = {.tv_sec = 3};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) { close(fd); return -1; }
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -78,8 +81,10 @@ static int http(int port, const char *method, const char *path, const char *head
     if (fd < 0) return -1;
     char req[8192];
     size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                     method, path, headers ? headers : "", bl);
+    int n =
+        snprintf(req, sizeof(req),
+                 "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+                 method, path, headers ? headers : "", bl);
     send_all(fd, req, (size_t)n);
     if (bl) send_all(fd, body, bl);
     size_t have = 0;
@@ -117,8 +122,10 @@ static int next_job(char *id, size_t id_cap, char *req, size_t req_cap)
         snprintf(last_job_id, sizeof(last_job_id), "%s", e->element[0]->str);
         redisReply *f = e->element[1];
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
-            if (!strcmp(f->element[i]->str, "id")) snprintf(id, id_cap, "%s", f->element[i + 1]->str);
-            if (!strcmp(f->element[i]->str, "req")) snprintf(req, req_cap, "%s", f->element[i + 1]->str);
+            if (!strcmp(f->element[i]->str, "id"))
+                snprintf(id, id_cap, "%s", f->element[i + 1]->str);
+            if (!strcmp(f->element[i]->str, "req"))
+                snprintf(req, req_cap, "%s", f->element[i + 1]->str);
         }
         ok = 0;
     }
@@ -141,8 +148,11 @@ static void tok(struct buf *m, const char *id, uint32_t index, uint32_t count, c
 static void done(struct buf *m, const char *id, uint32_t total)
 {
     char js[256];
-    snprintf(js, sizeof(js), "{\"finish_reason\":\"length\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":%u},"
-                             "\"timing\":{\"queue_ms\":0.5,\"ttft_ms\":1.5,\"total_ms\":9.5}}", total);
+    snprintf(
+        js, sizeof(js),
+        "{\"finish_reason\":\"length\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":%u},"
+        "\"timing\":{\"queue_ms\":0.5,\"ttft_ms\":1.5,\"total_ms\":9.5}}",
+        total);
     event_append(m, EVENT_KIND_DONE, id, strlen(id), total, 0, js, strlen(js));
 }
 
@@ -153,19 +163,23 @@ static int ws_open(int port, const char *extra)
     int fd = dial(port);
     if (fd < 0) return -1;
     char req[1024];
-    int n = snprintf(req, sizeof(req), "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", extra ? extra : "");
+    int n = snprintf(
+        req, sizeof(req),
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+        extra ? extra : "");
     send_all(fd, req, (size_t)n);
     char resp[2048];
     size_t have = 0;
-    while (have + 1 < sizeof(resp)) {          /* read the header byte by byte: frames follow */
+    while (have + 1 < sizeof(resp)) { /* read the header byte by byte: frames follow */
         ssize_t r = recv(fd, resp + have, 1, 0);
         if (r <= 0) break;
         have++;
         resp[have] = 0;
         if (have >= 4 && !memcmp(resp + have - 4, "\r\n\r\n", 4)) break;
     }
-    if (!strstr(resp, "101 Switching") || !strstr(resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")) {
+    if (!strstr(resp, "101 Switching") ||
+        !strstr(resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")) {
         close(fd);
         return -1;
     }
@@ -178,18 +192,30 @@ static void ws_send_frame(int fd, int opcode, const char *data, size_t len, int 
     size_t n = 0;
     h[n++] = (unsigned char)(0x80 | opcode);
     unsigned char mbit = masked ? 0x80 : 0;
-    if (len < 126) h[n++] = (unsigned char)(mbit | len);
-    else { h[n++] = mbit | 126; h[n++] = (unsigned char)(len >> 8); h[n++] = (unsigned char)len; }
-    unsigned char key[4] = { 1, 2, 3, 4 };
-    if (masked) { memcpy(h + n, key, 4); n += 4; }
+    if (len < 126)
+        h[n++] = (unsigned char)(mbit | len);
+    else {
+        h[n++] = mbit | 126;
+        h[n++] = (unsigned char)(len >> 8);
+        h[n++] = (unsigned char)len;
+    }
+    unsigned char key[4] = {1, 2, 3, 4};
+    if (masked) {
+        memcpy(h + n, key, 4);
+        n += 4;
+    }
     char *p = malloc(len + 1);
-    for (size_t i = 0; i < len; i++) p[i] = (char)(data[i] ^ (masked ? key[i % 4] : 0));
+    for (size_t i = 0; i < len; i++)
+        p[i] = (char)(data[i] ^ (masked ? key[i % 4] : 0));
     send_all(fd, h, n);
     send_all(fd, p, len);
     free(p);
 }
 
-static void ws_send(int fd, const char *json) { ws_send_frame(fd, 1, json, strlen(json), 1); }
+static void ws_send(int fd, const char *json)
+{
+    ws_send_frame(fd, 1, json, strlen(json), 1);
+}
 
 /* Reads one frame; returns the opcode (payload NUL-terminated into out) or -1. */
 static int ws_recv(int fd, char *out, size_t cap)
@@ -205,7 +231,8 @@ static int ws_recv(int fd, char *out, size_t cap)
         unsigned char e[8];
         if (recv(fd, e, 8, MSG_WAITALL) != 8) return -1;
         len = 0;
-        for (int i = 0; i < 8; i++) len = len << 8 | e[i];
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | e[i];
     }
     if (len + 1 > cap) return -1;
     if (len && recv(fd, out, len, MSG_WAITALL) != (ssize_t)len) return -1;
@@ -244,21 +271,32 @@ static void test_auth(void)
     const char *body = "{\"prompt\":\"x\"}";
     CHECK_EQ(http(gw_port, "POST", "/v1/completions", NULL, body, resp, sizeof(resp)), 401);
     CHECK(strstr(resp, "\"error\":{\"message\":") && strstr(resp, "\"code\":\"unauthorized\""));
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer wrong\r\n", body, resp, sizeof(resp)), 401);
-    CHECK_EQ(http(gw_port, "GET", "/v1/models", "Authorization: Bearer k2\r\n", NULL, resp, sizeof(resp)), 200);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer wrong\r\n", body, resp,
+                  sizeof(resp)),
+             401);
+    CHECK_EQ(http(gw_port, "GET", "/v1/models", "Authorization: Bearer k2\r\n", NULL, resp,
+                  sizeof(resp)),
+             200);
     CHECK(strstr(resp, "\"object\":\"list\"") != NULL);
 }
 
 static void test_bad_input(void)
 {
     char resp[8192];
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{\"prompt\":", resp, sizeof(resp)), 400);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{\"prompt\":", resp, sizeof(resp)),
+             400);
     CHECK(strstr(resp, "invalid JSON") != NULL);
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{\"prompt\":\"x\",\"max_tokens\":\"many\"}", resp, sizeof(resp)), 400);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH,
+                  "{\"prompt\":\"x\",\"max_tokens\":\"many\"}", resp, sizeof(resp)),
+             400);
     CHECK(strstr(resp, "max_tokens") != NULL && strstr(resp, "\"param\":\"max_tokens\"") != NULL);
-    CHECK_EQ(http(gw_port, "POST", "/v1/chat/completions", AUTH, "{\"messages\":\"hi\"}", resp, sizeof(resp)), 400);
+    CHECK_EQ(http(gw_port, "POST", "/v1/chat/completions", AUTH, "{\"messages\":\"hi\"}", resp,
+                  sizeof(resp)),
+             400);
     CHECK(strstr(resp, "messages") != NULL);
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{\"prompt\":\"x\",\"temperature\":9}", resp, sizeof(resp)), 400);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{\"prompt\":\"x\",\"temperature\":9}",
+                  resp, sizeof(resp)),
+             400);
     char *big = malloc(9000);
     memset(big, 'a', 8999);
     big[8999] = 0;
@@ -273,18 +311,21 @@ static void test_sse(void)
 {
     int fd = dial(gw_port);
     CHECK(fd >= 0);
-    const char *body = "{\"model\":\"m1\",\"prompt\":\"Once upon\",\"max_tokens\":4,\"stream\":true,"
-                       "\"stream_options\":{\"include_usage\":true},\"seed\":7}";
+    const char *body =
+        "{\"model\":\"m1\",\"prompt\":\"Once upon\",\"max_tokens\":4,\"stream\":true,"
+        "\"stream_options\":{\"include_usage\":true},\"seed\":7}";
     char req[1024];
-    int n = snprintf(req, sizeof(req), "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sX-Request-Id: sse-1\r\n"
+    int n = snprintf(req, sizeof(req),
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sX-Request-Id: sse-1\r\n"
                      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
-                     "Content-Length: %zu\r\n\r\n%s", AUTH, strlen(body), body);
+                     "Content-Length: %zu\r\n\r\n%s",
+                     AUTH, strlen(body), body);
     send_all(fd, req, (size_t)n);
     char id[64] = "", js[4096] = "";
     CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
     CHECK(!strcmp(id, "sse-1"));
     struct job_request jr;
-    struct err e = { 0 };
+    struct err e = {0};
     CHECK_EQ(job_decode(&jr, js, strlen(js), &e), 0);
     CHECK_EQ(jr.max_tokens, 4);
     CHECK_EQ(jr.seed, 7);
@@ -302,7 +343,7 @@ static void test_sse(void)
     tok(&m, "sse-1", 0, 1, " a");
     publish("gw-it", &m);
     have = read_until(fd, resp, sizeof(resp), have, "sse-1:0");
-    tok(&m, "sse-1", 0, 1, " a");          /* a retried job restarts at 0: dropped */
+    tok(&m, "sse-1", 0, 1, " a"); /* a retried job restarts at 0: dropped */
     tok(&m, "sse-1", 1, 1, " b");
     publish("gw-it", &m);
     tok(&m, "sse-1", 2, 2, " c d");
@@ -344,8 +385,10 @@ static void test_json_and_jobs(void)
     int fd = dial(gw_port);
     const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}";
     char req[1024], resp[16384];
-    int n = snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n%s",
-                     AUTH, strlen(body), body);
+    int n =
+        snprintf(req, sizeof(req),
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 AUTH, strlen(body), body);
     send_all(fd, req, (size_t)n);
     char id[64] = "", js[4096] = "";
     CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
@@ -358,14 +401,16 @@ static void test_json_and_jobs(void)
     publish("gw-it", &m);
     read_until(fd, resp, sizeof(resp), 0, "}}}");
     CHECK(strstr(resp, "200 OK") && strstr(resp, "\"content\":\"Hello\\\"\""));
-    CHECK(strstr(resp, "\"object\":\"chat.completion\"") && strstr(resp, "\"completion_tokens\":2"));
+    CHECK(strstr(resp, "\"object\":\"chat.completion\"") &&
+          strstr(resp, "\"completion_tokens\":2"));
     CHECK(strstr(resp, "\"gateway_ms\":") != NULL);
     close(fd);
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs/%s", id);
     CHECK_EQ(http(gw_port, "GET", path, AUTH, NULL, resp, sizeof(resp)), 200);
     CHECK(strstr(resp, "\"state\":\"queued\"") && strstr(resp, "\"received_us\":"));
-    CHECK_EQ(http(gw_port, "GET", path, "Authorization: Bearer k2\r\n", NULL, resp, sizeof(resp)), 404);
+    CHECK_EQ(http(gw_port, "GET", path, "Authorization: Bearer k2\r\n", NULL, resp, sizeof(resp)),
+             404);
     CHECK_EQ(http(gw_port, "DELETE", path, AUTH, NULL, resp, sizeof(resp)), 200);
     CHECK(strstr(resp, "\"cancelled\":true") != NULL);
     CHECK_EQ(http(gw_port, "GET", "/v1/jobs/unknown-id", AUTH, NULL, resp, sizeof(resp)), 404);
@@ -378,7 +423,9 @@ static void test_ws(void)
     CHECK(fd >= 0);
     if (fd < 0) return;
     char msg[8192];
-    ws_send(fd, "{\"type\":\"generate\",\"id\":\"c1\",\"prompt\":\"Once\",\"max_tokens\":3,\"seed\":1}");
+    ws_send(
+        fd,
+        "{\"type\":\"generate\",\"id\":\"c1\",\"prompt\":\"Once\",\"max_tokens\":3,\"seed\":1}");
     CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
     CHECK(strstr(msg, "\"type\":\"accepted\"") && strstr(msg, "\"id\":\"c1\""));
     char id[64] = "", js[4096] = "";
@@ -401,15 +448,17 @@ static void test_ws(void)
     done(&m, id, 3);
     publish("gw-it", &m);
     CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
-    CHECK(strstr(msg, "\"index\":1,\"count\":2,\"text\":\"BC\"") != NULL);     /* merged */
+    CHECK(strstr(msg, "\"index\":1,\"count\":2,\"text\":\"BC\"") != NULL); /* merged */
     CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
-    CHECK(strstr(msg, "\"type\":\"done\"") && strstr(msg, "\"finish_reason\":\"length\"") && strstr(msg, "\"timing\":{"));
+    CHECK(strstr(msg, "\"type\":\"done\"") && strstr(msg, "\"finish_reason\":\"length\"") &&
+          strstr(msg, "\"timing\":{"));
     /* resume from the replay log after index 0 */
     rcmd("XADD llmq:out:%s * i 0 n 1 t A", id);
     rcmd("XADD llmq:out:%s * i 1 n 2 t BC", id);
     rcmd("XADD llmq:out:%s * d {\"finish_reason\":\"length\"}", id);
     char rmsg[256];
-    snprintf(rmsg, sizeof(rmsg), "{\"type\":\"resume\",\"id\":\"r1\",\"request_id\":\"%s\",\"after\":0}", id);
+    snprintf(rmsg, sizeof(rmsg),
+             "{\"type\":\"resume\",\"id\":\"r1\",\"request_id\":\"%s\",\"after\":0}", id);
     ws_send(fd, rmsg);
     CHECK_EQ(ws_recv(fd, msg, sizeof(msg)), 1);
     CHECK(strstr(msg, "\"type\":\"accepted\"") != NULL);
@@ -425,8 +474,12 @@ static void test_ws(void)
     close(fd);
     /* wrong key on the upgrade */
     char resp[2048];
-    CHECK_EQ(http(gw_port, "GET", "/v1/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: llmq.v1, bearer.nope\r\n", NULL, resp, sizeof(resp)), 401);
+    CHECK_EQ(http(gw_port, "GET", "/v1/ws",
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+                  "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: llmq.v1, bearer.nope\r\n",
+                  NULL, resp, sizeof(resp)),
+             401);
     buf_deinit(&m);
 }
 
@@ -436,19 +489,24 @@ static void test_sse_resume(void)
     rcmd("XADD llmq:out:sse-1 * i 0 n 1 t x0");
     rcmd("XADD llmq:out:sse-1 * i 1 n 1 t x1");
     rcmd("XADD llmq:out:sse-1 * i 2 n 2 t x23 o 1,2");
-    rcmd("XADD llmq:out:sse-1 * d {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":4}}");
+    rcmd("XADD llmq:out:sse-1 * d "
+         "{\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":4}}");
     char resp[8192];
-    int st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:1\r\n",
+    int st = http(gw_port, "POST", "/v1/completions",
+                  "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:1\r\n",
                   "{\"prompt\":\"Once upon\",\"stream\":true}", resp, sizeof(resp));
     CHECK_EQ(st, 200);
-    CHECK(!strstr(resp, "x0") && !strstr(resp, "\"x1\"") && strstr(resp, "x23") && strstr(resp, "[DONE]"));
+    CHECK(!strstr(resp, "x0") && !strstr(resp, "\"x1\"") && strstr(resp, "x23") &&
+          strstr(resp, "[DONE]"));
     CHECK(strstr(resp, "\"finish_reason\":\"stop\"") != NULL);
     /* resuming inside an entry: its "o" field (token byte lengths) cuts off the seen part */
-    st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:2\r\n",
+    st = http(gw_port, "POST", "/v1/completions",
+              "Authorization: Bearer k1\r\nLast-Event-ID: sse-1:2\r\n",
               "{\"prompt\":\"Once upon\",\"stream\":true}", resp, sizeof(resp));
     CHECK_EQ(st, 200);
     CHECK(strstr(resp, "\"text\":\"23\"") && !strstr(resp, "x23") && strstr(resp, "id: sse-1:3\n"));
-    st = http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nLast-Event-ID: no-such:1\r\n",
+    st = http(gw_port, "POST", "/v1/completions",
+              "Authorization: Bearer k1\r\nLast-Event-ID: no-such:1\r\n",
               "{\"prompt\":\"x\",\"stream\":true}", resp, sizeof(resp));
     CHECK_EQ(st, 404);
 }
@@ -465,7 +523,9 @@ static void test_errors_do_not_disturb(void)
     char id[64] = "", js[4096] = "";
     CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
     CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH, "{{{", resp, sizeof(resp)), 400);
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer bad\r\n", "{}", resp, sizeof(resp)), 401);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer bad\r\n", "{}", resp,
+                  sizeof(resp)),
+             401);
     int bad = dial(gw_port);
     send_all(bad, "GARBAGE\r\n\r\n", 11);
     char b[512];
@@ -496,8 +556,10 @@ static void test_idempotency_pipelining_cancel(void)
     int fd = dial(gw_port);
     const char *body = "{\"prompt\":\"idem\",\"max_tokens\":1}";
     char req[1024];
-    int n = snprintf(req, sizeof(req), "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sIdempotency-Key: k-1\r\n"
-                     "Content-Length: %zu\r\n\r\n%s", AUTH, strlen(body), body);
+    int n = snprintf(req, sizeof(req),
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sIdempotency-Key: k-1\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     AUTH, strlen(body), body);
     send_all(fd, req, (size_t)n);
     char id[64] = "", js[4096] = "";
     CHECK_EQ(next_job(id, sizeof(id), js, sizeof(js)), 0);
@@ -511,7 +573,9 @@ static void test_idempotency_pipelining_cancel(void)
     close(fd);
     rcmd("XADD llmq:out:%s * i 0 n 1 t Z", id);
     rcmd("XADD llmq:out:%s * d {\"finish_reason\":\"length\"}", id);
-    CHECK_EQ(http(gw_port, "POST", "/v1/completions", "Authorization: Bearer k1\r\nIdempotency-Key: k-1\r\n", body, resp, sizeof(resp)), 200);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions",
+                  "Authorization: Bearer k1\r\nIdempotency-Key: k-1\r\n", body, resp, sizeof(resp)),
+             200);
     char hdr[128];
     snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", id);
     CHECK(strstr(resp, hdr) != NULL && strstr(resp, "\"text\":\"Z\"") != NULL);
@@ -521,11 +585,13 @@ static void test_idempotency_pipelining_cancel(void)
 
     /* pipelining: three requests in one write, answered in order on one connection */
     fd = dial(gw_port);
-    const char *three = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-                        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const char *three =
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     send_all(fd, three, strlen(three));
     size_t have = read_until(fd, resp, sizeof(resp), 0, "{\"status\":\"ready\"}");
-    const char *a = strstr(resp, "{\"status\":\"ok\"}"), *b = strstr(resp, "404 Not Found"), *c = strstr(resp, "ready\"}");
+    const char *a = strstr(resp, "{\"status\":\"ok\"}"), *b = strstr(resp, "404 Not Found"),
+               *c = strstr(resp, "ready\"}");
     CHECK(have > 0 && a && b && c && a < b && b < c);
     close(fd);
 
@@ -562,11 +628,15 @@ static void test_limits(void)
     int fd = dial(gw2_port);
     const char *body = "{\"prompt\":\"p\",\"stream\":true,\"timeout_ms\":300}";
     char req[512];
-    int n = snprintf(req, sizeof(req), "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    int n = snprintf(req, sizeof(req),
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
     send_all(fd, req, (size_t)n);
     usleep(100000);
     /* the stream cap (1) is reached: 503 overloaded with Retry-After, no Redis round trip */
-    CHECK_EQ(http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":\"q\"}", resp, sizeof(resp)), 503);
+    CHECK_EQ(
+        http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":\"q\"}", resp, sizeof(resp)),
+        503);
     CHECK(strstr(resp, "Retry-After: ") && strstr(resp, "\"code\":\"overloaded\""));
     /* the deadline passes: the open stream ends with a timeout error */
     size_t have = read_until(fd, resp, sizeof(resp), 0, "\r\n0\r\n\r\n");
@@ -576,7 +646,8 @@ static void test_limits(void)
     /* rate limit: 1 rps, burst 2 */
     http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":5}", resp, sizeof(resp));
     http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":5}", resp, sizeof(resp));
-    CHECK_EQ(http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":5}", resp, sizeof(resp)), 429);
+    CHECK_EQ(http(gw2_port, "POST", "/v1/completions", NULL, "{\"prompt\":5}", resp, sizeof(resp)),
+             429);
     CHECK(strstr(resp, "Retry-After: ") && strstr(resp, "\"code\":\"rate_limited\""));
 }
 
@@ -589,15 +660,28 @@ static void test_drain(void)
     gw2_pid = -1;
 }
 
-static pid_t start_gateway(int port, const char *id, const char *extra1, const char *extra2, const char *log)
+static pid_t start_gateway(int port, const char *id, const char *extra1, const char *extra2,
+                           const char *log)
 {
     char bin[1024], url[128], p[16];
     const char *dir = getenv("LLMQ_BIN_DIR");
     snprintf(bin, sizeof(bin), "%s/llmq-gateway", dir ? dir : ".");
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rs.port);
     snprintf(p, sizeof(p), "%d", port);
-    char *argv[] = { bin, "--port", p, "--redis-url", url, "--id", (char *)id, "--max-body-bytes", "4096",
-                     "--idle-timeout-ms", "5000", (char *)extra1, (char *)extra2, NULL };
+    char *argv[] = {bin,
+                    "--port",
+                    p,
+                    "--redis-url",
+                    url,
+                    "--id",
+                    (char *)id,
+                    "--max-body-bytes",
+                    "4096",
+                    "--idle-timeout-ms",
+                    "5000",
+                    (char *)extra1,
+                    (char *)extra2,
+                    NULL};
     if (!extra1) argv[11] = NULL;
     return harness_spawn(argv, log);
 }
@@ -618,7 +702,10 @@ int main(void)
         printf("0 passed, 0 failed, 1 skipped\n");
         return 0;
     }
-    if (rc0 < 0) { fprintf(stderr, "redis-server failed to start\n"); return 1; }
+    if (rc0 < 0) {
+        fprintf(stderr, "redis-server failed to start\n");
+        return 1;
+    }
     rc = redis_server_connect(&rs);
     snprintf(logdir, sizeof(logdir), "%s/gateway.log", rs.dir);
     gw_port = harness_free_port();
@@ -651,8 +738,11 @@ int main(void)
     CHECK_EQ(http(gw_port, "GET", "/healthz", NULL, NULL, resp, sizeof(resp)), 200);
     kill(gw_pid, SIGTERM);
     int status = -1;
-    if (harness_wait(gw_pid, 5000, &status) != 0) { harness_kill(gw_pid); CHECK(0); }
-    else CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (harness_wait(gw_pid, 5000, &status) != 0) {
+        harness_kill(gw_pid);
+        CHECK(0);
+    } else
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (gw2_pid > 0) harness_kill(gw2_pid);
     if (test_failures) {
         char cmd[600];

@@ -8,7 +8,7 @@
 static void test_check(void)
 {
     struct auth a;
-    struct err e = { 0 };
+    struct err e = {0};
     CHECK_EQ(auth_init(&a, " k1 , k2,,", NULL, &e), 0);
     CHECK_EQ(a.n_keys, 2);
     CHECK(!auth_open(&a));
@@ -17,7 +17,7 @@ static void test_check(void)
     CHECK_EQ(strlen(id), 16);
     CHECK(auth_check(&a, "k2", 2, id));
     CHECK(!auth_check(&a, "k3", 2, id));
-    CHECK(!auth_check(&a, "k", 1, id));           /* prefixes do not match */
+    CHECK(!auth_check(&a, "k", 1, id)); /* prefixes do not match */
     CHECK(!auth_check(&a, "k1x", 3, id));
     CHECK(!auth_check(&a, "", 0, id));
     char id2[AUTH_KEY_ID_LEN + 1];
@@ -41,7 +41,7 @@ static void test_file(void)
     fprintf(f, "# comment\nfilekey\n\n other \n");
     fclose(f);
     struct auth a;
-    struct err e = { 0 };
+    struct err e = {0};
     CHECK_EQ(auth_init(&a, "k1", path, &e), 0);
     CHECK_EQ(a.n_keys, 3);
     char id[AUTH_KEY_ID_LEN + 1];

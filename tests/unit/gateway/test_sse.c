@@ -11,9 +11,11 @@ static void test_completion_token(void)
     buf_init(&out);
     sse_head(&head, 0, "r1", 1700000000, "m\"x");
     sse_token(&out, &head, 0, "r1", 7, "a\nb", 3, 0);
-    CHECK_STR(out.data, out.len,
-              "id: r1:7\ndata: {\"id\":\"cmpl-r1\",\"object\":\"text_completion\",\"created\":1700000000,"
-              "\"model\":\"m\\\"x\",\"choices\":[{\"index\":0,\"text\":\"a\\nb\",\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    CHECK_STR(
+        out.data, out.len,
+        "id: r1:7\ndata: {\"id\":\"cmpl-r1\",\"object\":\"text_completion\",\"created\":1700000000,"
+        "\"model\":\"m\\\"x\",\"choices\":[{\"index\":0,\"text\":\"a\\nb\",\"logprobs\":null,"
+        "\"finish_reason\":null}]}\n\n");
     buf_deinit(&head);
     buf_deinit(&out);
 }
@@ -32,10 +34,12 @@ static void test_chat_sequence(void)
     CHECK(strstr(out.data, "\"delta\":{\"content\":\"!\"}") != NULL);
     buf_reset(&out);
     sse_finish(&out, &head, 1, "r2", 2, "stop", 0);
-    CHECK(strstr(out.data, "id: r2:2\n") && strstr(out.data, "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\""));
+    CHECK(strstr(out.data, "id: r2:2\n") &&
+          strstr(out.data, "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\""));
     buf_reset(&out);
     sse_usage(&out, &head, "r2", 2, 5, 2);
-    CHECK(strstr(out.data, "\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n") != NULL);
+    CHECK(strstr(out.data, "\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,"
+                           "\"total_tokens\":7}}\n\n") != NULL);
     buf_reset(&out);
     sse_done(&out);
     CHECK_STR(out.data, out.len, "data: [DONE]\n\n");
@@ -44,7 +48,10 @@ static void test_chat_sequence(void)
     CHECK_STR(out.data, out.len, ": ping\n\n");
     buf_reset(&out);
     sse_error(&out, "too \"slow\"", "server_error", "overloaded");
-    CHECK_STR(out.data, out.len, "data: {\"error\":{\"message\":\"too \\\"slow\\\"\",\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n\n");
+    CHECK_STR(
+        out.data, out.len,
+        "data: {\"error\":{\"message\":\"too "
+        "\\\"slow\\\"\",\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n\n");
     buf_deinit(&head);
     buf_deinit(&out);
 }
@@ -55,7 +62,7 @@ static void test_last_event_id(void)
     uint32_t idx;
     CHECK_EQ(sse_parse_last_event_id("abc:17", 6, id, sizeof(id), &idx), 0);
     CHECK(!strcmp(id, "abc") && idx == 17);
-    CHECK_EQ(sse_parse_last_event_id("a:b:3", 5, id, sizeof(id), &idx), 0);   /* last colon */
+    CHECK_EQ(sse_parse_last_event_id("a:b:3", 5, id, sizeof(id), &idx), 0); /* last colon */
     CHECK(!strcmp(id, "a:b") && idx == 3);
     CHECK_EQ(sse_parse_last_event_id("abc", 3, id, sizeof(id), &idx), -EINVAL);
     CHECK_EQ(sse_parse_last_event_id(":1", 2, id, sizeof(id), &idx), -EINVAL);

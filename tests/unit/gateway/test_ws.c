@@ -6,7 +6,7 @@
 static void test_accept_key(void)
 {
     char out[29];
-    ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out);      /* RFC 6455 section 1.3 */
+    ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out); /* RFC 6455 section 1.3 */
     CHECK(!strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 }
 
@@ -41,13 +41,14 @@ static void on_text(void *ud, const char *m, size_t n)
 /* A masked client frame. */
 static size_t client_frame(char *out, int fin, int opcode, const char *p, size_t n)
 {
-    const unsigned char key[4] = { 0x11, 0x22, 0x33, 0x44 };
+    const unsigned char key[4] = {0x11, 0x22, 0x33, 0x44};
     size_t k = 0;
     out[k++] = (char)((fin ? 0x80 : 0) | opcode);
-    out[k++] = (char)(0x80 | n);                    /* n < 126 here */
+    out[k++] = (char)(0x80 | n); /* n < 126 here */
     memcpy(out + k, key, 4);
     k += 4;
-    for (size_t i = 0; i < n; i++) out[k++] = (char)(p[i] ^ key[i % 4]);
+    for (size_t i = 0; i < n; i++)
+        out[k++] = (char)(p[i] ^ key[i % 4]);
     return k;
 }
 
@@ -66,7 +67,8 @@ static void test_session(void)
     /* fragmented message, fed one byte at a time */
     size_t n1 = client_frame(f, 0, 1, "hel", 3);
     size_t n2 = client_frame(f + n1, 1, 0, "lo", 2);
-    for (size_t i = 0; i < n1 + n2; i++) CHECK_EQ(ws_session_feed(ws, f + i, 1), 0);
+    for (size_t i = 0; i < n1 + n2; i++)
+        CHECK_EQ(ws_session_feed(ws, f + i, 1), 0);
     CHECK_EQ(n_msgs, 2);
     CHECK(!strcmp(last_msg, "hello"));
     /* ping -> pong */
@@ -84,8 +86,8 @@ static void test_session(void)
     buf_reset(&out);
     CHECK_EQ(ws_session_new(&ws, &out, 1024, on_text, NULL), 0);
     CHECK_EQ(ws_session_feed(ws, "\x81\x02{}", 4), 1);
-    CHECK(out.len >= 4 && (unsigned char)out.data[0] == 0x88 && (unsigned char)out.data[2] == 0x03 &&
-          (unsigned char)out.data[3] == 0xEA);
+    CHECK(out.len >= 4 && (unsigned char)out.data[0] == 0x88 &&
+          (unsigned char)out.data[2] == 0x03 && (unsigned char)out.data[3] == 0xEA);
     ws_session_free(ws);
 
     /* invalid UTF-8 in a text frame: 1007 */
@@ -109,18 +111,23 @@ static void test_session(void)
 static void test_messages(void)
 {
     struct ws_msg m;
-    struct err e = { 0 };
+    struct err e = {0};
     const char *g = "{\"type\":\"generate\",\"id\":\"c\\\"1\",\"prompt\":\"x\"}";
     CHECK_EQ(ws_msg_parse(&m, g, strlen(g), &e), 0);
     CHECK_EQ(m.type, WS_MSG_GENERATE);
-    CHECK(!strcmp(m.id, "c\\\"1"));              /* stored JSON-escaped */
+    CHECK(!strcmp(m.id, "c\\\"1")); /* stored JSON-escaped */
     ws_msg_deinit(&m);
     const char *r = "{\"type\":\"resume\",\"id\":\"c1\",\"request_id\":\"abc\",\"after\":17}";
     CHECK_EQ(ws_msg_parse(&m, r, strlen(r), &e), 0);
     CHECK(m.type == WS_MSG_RESUME && m.after == 17 && !strcmp(m.request_id, "abc"));
     ws_msg_deinit(&m);
-    const char *bad[] = { "{", "[]", "{\"type\":\"dance\"}", "{\"type\":\"cancel\"}", "{\"type\":\"generate\",\"id\":5}",
-                          "{\"type\":\"resume\",\"id\":\"a b\"}", "{\"type\":\"resume\",\"id\":\"ab\",\"after\":\"x\"}" };
+    const char *bad[] = {"{",
+                         "[]",
+                         "{\"type\":\"dance\"}",
+                         "{\"type\":\"cancel\"}",
+                         "{\"type\":\"generate\",\"id\":5}",
+                         "{\"type\":\"resume\",\"id\":\"a b\"}",
+                         "{\"type\":\"resume\",\"id\":\"ab\",\"after\":\"x\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_EQ(ws_msg_parse(&m, bad[i], strlen(bad[i]), &e), LLMQ_EFORMAT);
         ws_msg_deinit(&m);
