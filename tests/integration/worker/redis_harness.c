@@ -3,6 +3,7 @@
 #include "redis_harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -165,10 +166,17 @@ void redis_server_stop(struct redis_server *rs)
 
 void redis_server_cleanup(struct redis_server *rs)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/redis.log", rs->dir);
-    unlink(path);
-    rmdir(rs->dir);
+    /* The files directly inside (redis.log, logs the test put there), then the directory. */
+    DIR *d = rs->dir[0] ? opendir(rs->dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", rs->dir, de->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    if (rs->dir[0]) rmdir(rs->dir);
 }
 
 redisReply *harness_sub_next(redisContext *c, int timeout_ms)

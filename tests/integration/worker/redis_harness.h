@@ -22,7 +22,8 @@ int redis_server_start(struct redis_server *rs);
 int redis_server_restart(struct redis_server *rs);
 /* SIGTERM, bounded wait, SIGKILL if needed. Safe to call twice. */
 void redis_server_stop(struct redis_server *rs);
-/* Removes the private directory (after the last stop). */
+/* Removes the private directory and the files directly in it (redis.log and any logs the
+ * test kept there), after the last stop. */
 void redis_server_cleanup(struct redis_server *rs);
 /* A synchronous connection with 2 s timeouts, or NULL. Free with redisFree. */
 redisContext *redis_server_connect(const struct redis_server *rs);
