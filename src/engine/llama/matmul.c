@@ -14,6 +14,9 @@
 /* Multiply-adds below which waking another thread costs more than it saves (a dispatch is
  * ~1-2 us; 64k f32 MACs take about as long). Tiny models then run on the caller alone. */
 #define MIN_MACS_PER_THREAD 65536
+#ifndef PREFETCH_ROWS
+#define PREFETCH_ROWS 2
+#endif
 
 int mm_act_init(struct mm_act *a, int max_rows, int max_cols)
 {
@@ -77,6 +80,10 @@ static void mul_job(void *p, int chunk, int ith)
             int tk1 = tk0 + TOK_TILE < a->n ? tk0 + TOK_TILE : a->n;
             for (int r = r0; r < r1; r++) {
                 const void *row = wd + (size_t)r * w->row_bytes;
+                if (r + PREFETCH_ROWS < r_end) {   /* a row ahead, while this one computes */
+                    const char *nx = (const char *)row + PREFETCH_ROWS * w->row_bytes;
+                    for (size_t off = 0; off < w->row_bytes; off += 64) __builtin_prefetch(nx + off);
+                }
                 if (j->dotn) {
                     float out[TOK_TILE];
                     j->dotn(w->cols, row, qd + (size_t)tk0 * a->q_row_bytes, a->q_row_bytes,
