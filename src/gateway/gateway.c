@@ -276,6 +276,12 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     int rc;
     memset(gw, 0, sizeof(*gw));
     gw->loop = loop;
+    /* Handles first, so that a failure below can always close them (close_all). */
+    uv_timer_init(loop, &gw->tick);
+    uv_check_init(loop, &gw->flush);
+    uv_signal_init(loop, &gw->sigterm);
+    uv_signal_init(loop, &gw->sigint);
+    gw->tick.data = gw->flush.data = gw->sigterm.data = gw->sigint.data = gw;
     gw->cfg = *cfg;
     gw->entries_read_prev = -1;
     gw->xinfo_lag = -1;
@@ -324,15 +330,8 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     if ((rc = fanout_init(gw, e)) < 0) return rc;
     if ((rc = listen_start(gw, e)) < 0) return rc;
 
-    uv_timer_init(loop, &gw->tick);
-    gw->tick.data = gw;
     uv_timer_start(&gw->tick, on_tick, 50, 50);
-    uv_check_init(loop, &gw->flush);
-    gw->flush.data = gw;
     uv_check_start(&gw->flush, on_flush);
-    uv_signal_init(loop, &gw->sigterm);
-    uv_signal_init(loop, &gw->sigint);
-    gw->sigterm.data = gw->sigint.data = gw;
     uv_signal_start(&gw->sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw->sigint, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);

@@ -660,6 +660,22 @@ static void test_drain(void)
     gw2_pid = -1;
 }
 
+/* A bad configuration exits 2 with one clear line, never a crash. */
+static void test_bad_config(void)
+{
+    char bin[1024];
+    const char *dir = getenv("LLMQ_BIN_DIR");
+    snprintf(bin, sizeof(bin), "%s/llmq-gateway", dir ? dir : ".");
+    char *bad[][4] = { { bin, "--port", "99999", NULL }, { bin, "--redis-url", "http://x", NULL },
+                       { bin, "--api-keys-file", "/nonexistent/keys", NULL } };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pid_t p = harness_spawn(bad[i], "/dev/null");
+        int status = -1;
+        CHECK_EQ(harness_wait(p, 5000, &status), 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    }
+}
+
 static pid_t start_gateway(int port, const char *id, const char *extra1, const char *extra2,
                            const char *log)
 {
@@ -732,6 +748,7 @@ int main(void)
     TEST_RUN(test_idempotency_pipelining_cancel);
     TEST_RUN(test_limits);
     TEST_RUN(test_drain);
+    TEST_RUN(test_bad_config);
 
     /* the main gateway must still be alive and serving after all of the above */
     char resp[1024];
