@@ -245,6 +245,41 @@ static void test_kquant_bounds(void)
     CHECK(rel_rms(GGML_TYPE_Q4_K, x, y, q, N) < 2e-3);
 }
 
+/* The AVX2 Q4_K / Q6_K searches must give the scalar reference's bytes exactly, on ordinary rows
+ * and on the corner cases of their branches: flat sub-blocks, all-positive / all-negative
+ * sub-blocks, zeros, values below ggml's all-zero threshold, huge dynamic range. */
+static void test_simd_matches_scalar(void)
+{
+    static float x[N];
+    static uint8_t a[N], b[N];
+    int bad = 0;
+    for (int round = 0; round < 40; round++) {
+        fill_normal(x, N, round % 3 == 0 ? 1e-3f : round % 3 == 1 ? 1.0f : 50.0f);
+        for (int sb = 0; sb < N / 32; sb++) {
+            float *s = x + 32 * sb;
+            switch ((sb + round) % 9) {
+            case 0: for (int i = 0; i < 32; i++) s[i] = 0.5f; break;               /* flat > 0 */
+            case 1: for (int i = 0; i < 32; i++) s[i] = -0.25f; break;             /* flat < 0 */
+            case 2: for (int i = 0; i < 32; i++) s[i] = fabsf(s[i]) + 1.0f; break; /* all > 0 */
+            case 3: for (int i = 0; i < 32; i++) s[i] = -fabsf(s[i]); break;       /* all <= 0 */
+            case 4: memset(s, 0, 32 * sizeof(float)); break;
+            case 5: s[7] *= 1e4f; break;                                         /* outlier */
+            case 6: for (int i = 0; i < 32; i += 2) s[i] = 0; break;
+            case 7: for (int i = 0; i < 16; i++) s[i] *= 1e-17f; break;         /* "zero" */
+            default: break;
+            }
+        }
+        enum ggml_type ts[2] = { GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
+        for (int k = 0; k < 2; k++) {
+            quantize_row(ts[k], x, a, N);
+            quantize_row_ref(ts[k], x, b, N);
+            if (memcmp(a, b, quantize_row_bytes(ts[k], N)) != 0 && bad++ < 4)
+                fprintf(stderr, "round %d: %s differs\n", round, ggml_type_name(ts[k]));
+        }
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* ------------------------------------------------------------------ llama-quantize files */
 
 /* Dequantizes every tensor of type t in the file and re-encodes it; counts blocks whose bytes
@@ -329,6 +364,7 @@ int main(void)
     TEST_RUN(test_sizes);
     TEST_RUN(test_q8_0_q4_0_bounds);
     TEST_RUN(test_kquant_bounds);
+    TEST_RUN(test_simd_matches_scalar);
     TEST_RUN(test_requantize_llama_quantize_files);
     TEST_MAIN_END();
 }

@@ -9,6 +9,11 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QUANTIZE_X86 1
+#endif
+
 /* ------------------------------------------------------------------ block layouts (ggml) */
 
 #define QK8_0 32
@@ -214,6 +219,100 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
     return scale;
 }
 
+#if QUANTIZE_X86
+/* fit_scale_min for the 8 sub-blocks of one Q4_K super-block at once, sub-block j in lane j.
+ * Every lane performs exactly the scalar function's IEEE operations in the same order
+ * (rounding by _mm256_round_ps is nearest-even like nearest_int; no FMA: the target is plain
+ * AVX2), so results are bit-identical to fit_scale_min -- the test checks it -- while the
+ * 21-candidate search, ~90% of mkmodel's time on Q4_K, runs 8 times fewer instructions.
+ * x, w: 8 x 32 values (sub-block-major). L: 8 x 32 out. */
+__attribute__((target("avx2"))) static void fit_scale_min_x8(const float *x, const float *w,
+                                                             uint8_t *L, float *scale_out,
+                                                             float *neg_min_out)
+{
+    enum { N = 32, NMAX = 15, NSTEP = 20 };
+    const float rmin = -1.f, rdelta = 0.1f;
+    const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    __m256 xt[N], wt[N], l[N], laux[N];
+    for (int i = 0; i < N; i++) {              /* transpose: xt[i] lane j = x[j][i] */
+        xt[i] = _mm256_setr_ps(x[i], x[32 + i], x[64 + i], x[96 + i], x[128 + i], x[160 + i],
+                               x[192 + i], x[224 + i]);
+        wt[i] = _mm256_setr_ps(w[i], w[32 + i], w[64 + i], w[96 + i], w[128 + i], w[160 + i],
+                               w[192 + i], w[224 + i]);
+    }
+    const __m256 zero = _mm256_setzero_ps(), vnmax = _mm256_set1_ps((float)NMAX);
+    __m256 mn = xt[0], mx = xt[0], sum_w = wt[0], sum_x = _mm256_mul_ps(wt[0], xt[0]);
+    for (int i = 1; i < N; i++) {
+        mn = _mm256_min_ps(xt[i], mn);         /* no NaNs here: same as `if (x < min) min = x` */
+        mx = _mm256_max_ps(xt[i], mx);
+        sum_w = _mm256_add_ps(sum_w, wt[i]);
+        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
+    }
+    mn = _mm256_blendv_ps(mn, zero, _mm256_cmp_ps(mn, zero, _CMP_GT_OQ)); /* if (min > 0) min = 0 */
+    const __m256 flat = _mm256_cmp_ps(mx, mn, _CMP_EQ_OQ);
+    __m256 iscale = _mm256_div_ps(vnmax, _mm256_sub_ps(mx, mn));
+    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.f), iscale);
+    __m256 best = zero;
+    for (int i = 0; i < N; i++) {
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), rnd);
+        l[i] = _mm256_min_ps(_mm256_max_ps(q, zero), vnmax);
+        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, l[i]), mn), xt[i]);
+        best = _mm256_add_ps(best, _mm256_mul_ps(wt[i], _mm256_mul_ps(diff, diff)));
+    }
+    for (int is = 0; is <= NSTEP; is++) {
+        float c = rmin + rdelta * (float)is + (float)NMAX;
+        /* min moves when a candidate wins, and the range with it (as in the scalar code) */
+        iscale = _mm256_div_ps(_mm256_set1_ps(c), _mm256_sub_ps(mx, mn));
+        __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
+        for (int i = 0; i < N; i++) {
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), rnd);
+            laux[i] = _mm256_min_ps(_mm256_max_ps(q, zero), vnmax);
+            __m256 wl = _mm256_mul_ps(wt[i], laux[i]);
+            sum_l = _mm256_add_ps(sum_l, wl);
+            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, laux[i]));
+            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, xt[i]));
+        }
+        __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+        __m256 ok = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
+        if (_mm256_movemask_ps(ok) == 0) continue;
+        __m256 ts = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+        __m256 tm = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+        __m256 pos = _mm256_cmp_ps(tm, zero, _CMP_GT_OQ);
+        ts = _mm256_blendv_ps(ts, _mm256_div_ps(sum_xl, sum_l2), pos);
+        tm = _mm256_blendv_ps(tm, zero, pos);
+        __m256 err = zero;
+        for (int i = 0; i < N; i++) {
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(ts, laux[i]), tm), xt[i]);
+            err = _mm256_add_ps(err, _mm256_mul_ps(wt[i], _mm256_mul_ps(diff, diff)));
+        }
+        __m256 take = _mm256_and_ps(ok, _mm256_cmp_ps(err, best, _CMP_LT_OQ));
+        if (_mm256_movemask_ps(take) == 0) continue;
+        for (int i = 0; i < N; i++) l[i] = _mm256_blendv_ps(l[i], laux[i], take);
+        best = _mm256_blendv_ps(best, err, take);
+        scale = _mm256_blendv_ps(scale, ts, take);
+        mn = _mm256_blendv_ps(mn, tm, take);
+    }
+    /* flat sub-blocks: all quants 0, scale 0, min as found */
+    scale = _mm256_blendv_ps(scale, zero, flat);
+    float sc[8], nm[8], lv[N][8];
+    _mm256_storeu_ps(sc, scale);
+    _mm256_storeu_ps(nm, _mm256_xor_ps(mn, _mm256_set1_ps(-0.f)));    /* -min, signed zeros too */
+    for (int i = 0; i < N; i++) _mm256_storeu_ps(lv[i], _mm256_blendv_ps(l[i], zero, flat));
+    for (int j = 0; j < 8; j++) {
+        scale_out[j] = sc[j];
+        neg_min_out[j] = nm[j];
+        for (int i = 0; i < N; i++) L[32 * j + i] = (uint8_t)lv[i][j];
+    }
+}
+
+static int have_avx2(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx2") ? 1 : 0;   /* benign race: same value */
+    return v;
+}
+#endif
+
 /* Sub-block j's 6-bit scale and min from the 12 packed bytes: j < 4 sit in the low 6 bits of
  * bytes j and j+4; j >= 4 are split into a nibble of byte j+4 and the top 2 bits of j-4 / j. */
 static inline void get_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
@@ -227,22 +326,34 @@ static inline void get_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *
     }
 }
 
-static void quantize_q4_K(const float *x, struct block_q4_K *y, int64_t nb)
+static void quantize_q4_K(const float *x, struct block_q4_K *y, int64_t nb, int simd)
 {
     uint8_t L[QK_K];
-    float w[32], mins[QK_K / 32], scales[QK_K / 32];
+    float w[QK_K], mins[QK_K / 32], scales[QK_K / 32];
 
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         struct block_q4_K b;
         memset(&b, 0, sizeof(b));
-        float max_scale = 0, max_min = 0;
         for (int j = 0; j < QK_K / 32; j++) {
             const float *xs = x + 32 * j;
             float sum_x2 = 0;
             for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
             float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
-            scales[j] = fit_scale_min(32, 15, xs, w, L + 32 * j, &mins[j], -1.f, 0.1f, 20);
+            for (int l = 0; l < 32; l++) w[32 * j + l] = av_x + fabsf(xs[l]);
+        }
+#if QUANTIZE_X86
+        if (simd) {
+            fit_scale_min_x8(x, w, L, scales, mins);
+        } else
+#endif
+        {
+            (void)simd;
+            for (int j = 0; j < QK_K / 32; j++)
+                scales[j] = fit_scale_min(32, 15, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j],
+                                          -1.f, 0.1f, 20);
+        }
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -327,7 +438,75 @@ static float fit_scale_sym(int n, int nmax, const float *x, int8_t *L)
     return scale;
 }
 
-static void quantize_q6_K(const float *x, struct block_q6_K *y, int64_t nb)
+#if QUANTIZE_X86
+/* fit_scale_sym for 8 consecutive 16-value sub-blocks of a Q6_K super-block, sub-block j in
+ * lane j, bit-identical to the scalar function (same operations, same order, no FMA).
+ * x: 8 x 16 values. L: 8 x 16 out (q + 32). */
+__attribute__((target("avx2"))) static void fit_scale_sym_x8(const float *x, int8_t *L,
+                                                             float *scale_out)
+{
+    enum { N = 16, NMAX = 32 };
+    const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m256 zero = _mm256_setzero_ps(), lo = _mm256_set1_ps(-NMAX), hi = _mm256_set1_ps(NMAX - 1);
+    const __m256 sign = _mm256_set1_ps(-0.f);
+    __m256 xt[N], wt[N], l[N];
+    __m256 amax = zero, mx = zero;
+    for (int i = 0; i < N; i++) {
+        xt[i] = _mm256_setr_ps(x[i], x[16 + i], x[32 + i], x[48 + i], x[64 + i], x[80 + i],
+                               x[96 + i], x[112 + i]);
+        wt[i] = _mm256_mul_ps(xt[i], xt[i]);
+        __m256 ax = _mm256_andnot_ps(sign, xt[i]);
+        __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);       /* first largest |x| wins */
+        amax = _mm256_blendv_ps(amax, ax, gt);
+        mx = _mm256_blendv_ps(mx, xt[i], gt);
+    }
+    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-NMAX), mx);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < N; i++) {
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), rnd);
+        l[i] = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), l[i]));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], l[i]), l[i]));
+    }
+    /* scale = suml2 ? sumlx / suml2 : 0 */
+    __m256 scale = _mm256_blendv_ps(_mm256_div_ps(sumlx, suml2), zero,
+                                    _mm256_cmp_ps(suml2, zero, _CMP_EQ_OQ));
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        float c = -((float)NMAX + 0.1f * (float)is);
+        iscale = _mm256_div_ps(_mm256_set1_ps(c), mx);
+        __m256 lt[N];
+        sumlx = suml2 = zero;
+        for (int i = 0; i < N; i++) {
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), rnd);
+            lt[i] = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), lt[i]));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], lt[i]), lt[i]));
+        }
+        __m256 take = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+                                    _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx),
+                                                  _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+        if (_mm256_movemask_ps(take) == 0) continue;
+        for (int i = 0; i < N; i++) l[i] = _mm256_blendv_ps(l[i], lt[i], take);
+        scale = _mm256_blendv_ps(scale, _mm256_div_ps(sumlx, suml2), take);
+        best = _mm256_blendv_ps(best, _mm256_mul_ps(scale, sumlx), take);
+    }
+    scale = _mm256_blendv_ps(scale, zero, tiny);
+    float sc[8], lv[N][8];
+    _mm256_storeu_ps(sc, scale);
+    /* L = l + nmax, or 0 for an all-zero sub-block */
+    for (int i = 0; i < N; i++)
+        _mm256_storeu_ps(lv[i], _mm256_blendv_ps(_mm256_add_ps(l[i], _mm256_set1_ps(NMAX)), zero, tiny));
+    for (int j = 0; j < 8; j++) {
+        scale_out[j] = sc[j];
+        for (int i = 0; i < N; i++) L[16 * j + i] = (int8_t)lv[i][j];
+    }
+}
+#endif
+
+static void quantize_q6_K(const float *x, struct block_q6_K *y, int64_t nb, int simd)
 {
     int8_t L[QK_K];
     float scales[QK_K / 16];
@@ -335,9 +514,19 @@ static void quantize_q6_K(const float *x, struct block_q6_K *y, int64_t nb)
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         struct block_q6_K b;
         memset(&b, 0, sizeof(b));
+#if QUANTIZE_X86
+        if (simd) {
+            fit_scale_sym_x8(x, L, scales);
+            fit_scale_sym_x8(x + 128, L + 128, scales + 8);
+        } else
+#endif
+        {
+            (void)simd;
+            for (int ib = 0; ib < QK_K / 16; ib++)
+                scales[ib] = fit_scale_sym(16, 32, x + 16 * ib, L + 16 * ib);
+        }
         float max_scale = 0, max_abs_scale = 0;
         for (int ib = 0; ib < QK_K / 16; ib++) {
-            scales[ib] = fit_scale_sym(16, 32, x + 16 * ib, L + 16 * ib);
             if (fabsf(scales[ib]) > max_abs_scale) {
                 max_abs_scale = fabsf(scales[ib]);
                 max_scale = scales[ib];
@@ -403,7 +592,7 @@ size_t quantize_row_bytes(enum ggml_type t, int64_t n)
     }
 }
 
-void quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n)
+static void encode(enum ggml_type t, const float *src, void *dst, int64_t n, int simd)
 {
     uint8_t *out = dst;
     switch (t) {
@@ -424,10 +613,24 @@ void quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n)
         break;
     case GGML_TYPE_Q8_0: quantize_q8_0(src, dst, n / QK8_0); break;
     case GGML_TYPE_Q4_0: quantize_q4_0(src, dst, n / QK4_0); break;
-    case GGML_TYPE_Q4_K: quantize_q4_K(src, dst, n / QK_K); break;
-    case GGML_TYPE_Q6_K: quantize_q6_K(src, dst, n / QK_K); break;
+    case GGML_TYPE_Q4_K: quantize_q4_K(src, dst, n / QK_K, simd); break;
+    case GGML_TYPE_Q6_K: quantize_q6_K(src, dst, n / QK_K, simd); break;
     default: break;
     }
+}
+
+void quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n)
+{
+#if QUANTIZE_X86
+    encode(t, src, dst, n, have_avx2());
+#else
+    encode(t, src, dst, n, 0);
+#endif
+}
+
+void quantize_row_ref(enum ggml_type t, const float *src, void *dst, int64_t n)
+{
+    encode(t, src, dst, n, 0);
 }
 
 void quantize_dequantize_row(enum ggml_type t, const void *src, float *dst, int64_t n)

@@ -24,8 +24,11 @@ int quantize_block_elems(enum ggml_type t);
 size_t quantize_row_bytes(enum ggml_type t, int64_t n);
 
 /* Encodes n floats (n a multiple of quantize_block_elems(t)) into dst, which holds
- * quantize_row_bytes(t, n) bytes. Deterministic; no allocation; thread-safe. */
+ * quantize_row_bytes(t, n) bytes. Deterministic; no allocation; thread-safe. Uses AVX2 for
+ * the Q4_K/Q6_K scale searches when the CPU has it, bit-identical to quantize_row_ref. */
 void quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
+/* The same with the portable scalar code only (the reference the SIMD path is tested against). */
+void quantize_row_ref(enum ggml_type t, const float *src, void *dst, int64_t n);
 
 /* Decodes n values of type t with the scalar reference formulas. */
 void quantize_dequantize_row(enum ggml_type t, const void *src, float *dst, int64_t n);
