@@ -155,7 +155,8 @@ int llama_cli_generate(int argc, char **argv)
     }
     int n_train = llama_model_hparams(probe)->n_ctx_train;
     llama_model_free(probe);
-    if (session_open(&ss, &o, o.ctx ? o.ctx : n_train, o.batch) < 0) return 1;
+    /* Default context: the model's, capped (KV and scratch are sized for it). */
+    if (session_open(&ss, &o, o.ctx ? o.ctx : (n_train < 4096 ? n_train : 4096), o.batch) < 0) return 1;
     int ctx_len = llama_ctx_len(ss.c), V = llama_model_hparams(ss.m)->n_vocab;
     int n_prompt;
     int32_t *ids = encode(ss.t, o.prompt, strlen(o.prompt), &n_prompt);

@@ -12,8 +12,8 @@
 #define ROW_TILE 16
 #define TOK_TILE 32
 /* Multiply-adds below which waking another thread costs more than it saves (a dispatch is
- * ~1-2 us; 64k f32 MACs take about as long). Tiny models then run on the caller alone. */
-#define MIN_MACS_PER_THREAD 65536
+ * ~1-2 us, and more on a busy host; 256k MACs take ~10 us). Tiny models stay on the caller. */
+#define MIN_MACS_PER_THREAD 262144
 #ifndef PREFETCH_ROWS
 #define PREFETCH_ROWS 2
 #endif
