@@ -1,7 +1,8 @@
 /* sampler.c -- see sampler.h. All scratch (n_vocab-sized) is allocated in
  * llama_sampler_new; sampling allocates nothing. Candidates are the tokens within 30 nats
  * of the best one (the rest have probability < 1e-13 of the best and cannot be drawn in
- * practice), sorted by logit; top-k selects before sorting. */
+ * practice); top-k selects, min-p filters, and only top-p sorts (a growing head of the
+ * candidates), so a 32k vocabulary costs a few linear passes per token, not a sort. */
 #include "engine/llama/sampler.h"
 
 #include <errno.h>
@@ -134,7 +135,7 @@ static int cmp_cand(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Moves the k best candidates (by cmp_cand order) to the front of c[0..n). */
+/* Moves the k best candidates (by cmp_cand order) to the front of c[0..n), in no order. */
 static void select_top(int32_t *c, int n, int k)
 {
     int lo = 0, hi = n - 1;
@@ -177,21 +178,34 @@ int32_t llama_sampler_sample(struct llama_sampler *s, const float *logits)
         select_top(s->cand, n, p->top_k);
         n = p->top_k;
     }
-    qsort(s->cand, (size_t)n, sizeof(int32_t), cmp_cand);
-    /* Untempered probabilities for top-p / min-p. */
+    /* Untempered mass of what top-k left, for top-p's normalisation. */
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += s->prob[i] = expf(x[s->cand[i]] - mx);
-    if (p->top_p < 1.0f && p->top_p > 0) {
-        double acc = 0;
-        for (int i = 0; i < n; i++) {
-            acc += s->prob[i] / sum;
-            if (acc >= p->top_p) { n = i + 1; break; }
-        }
-    }
-    if (p->min_p > 0) {
-        int k = 1;             /* prob[0] is the best: relative threshold */
-        while (k < n && s->prob[k] >= p->min_p * s->prob[0]) k++;
+    int use_top_p = p->top_p < 1.0f && p->top_p > 0;
+    if (use_top_p)
+        for (int i = 0; i < n; i++) sum += expf(x[s->cand[i]] - mx);
+    if (p->min_p > 0) {        /* keeps p >= min_p * p_max: a set filter, order kept */
+        float cut = mx + logf(p->min_p);
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (x[s->cand[i]] >= cut) s->cand[k++] = s->cand[i];
         n = k;
+    }
+    if (use_top_p) {
+        /* Smallest prefix of the sorted candidates holding top_p of the mass: sort only a
+         * growing head (64, 256, ...) until it holds enough. */
+        for (int k = 64;; k *= 4) {
+            if (k > n) k = n;
+            if (k < n) select_top(s->cand, n, k);
+            qsort(s->cand, (size_t)k, sizeof(int32_t), cmp_cand);
+            double acc = 0;
+            int cut = -1;
+            for (int i = 0; i < k && cut < 0; i++) {
+                acc += expf(x[s->cand[i]] - mx) / sum;
+                if (acc >= p->top_p) cut = i + 1;
+            }
+            if (cut > 0) { n = cut; break; }
+            if (k == n) break;
+        }
     }
     sum = 0;
     for (int i = 0; i < n; i++) sum += s->prob[i] = expf((x[s->cand[i]] - mx) / p->temperature);
