@@ -104,6 +104,49 @@ static void test_finish_and_errors(void)
     unlink(p);
 }
 
+static void test_chat(void)
+{
+    /* A ChatML template (the markers are plain text to this small vocabulary; what matters
+     * is that messages are rendered, tokenized and run). */
+    const char *p = tiny_model_path("eng-chat");
+    struct tiny_model_opts o = {
+        .seed = 14,
+        .chat_template = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+                         "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+                         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    };
+    CHECK_EQ(tiny_model_write(p, &o), 0);
+    struct engine *eng = open_engine(p, 2, 0);
+    if (!eng) { unlink(p); return; }
+    struct engine_message msgs[2] = { { "system", "be brief" }, { "user", "the cat sat" } };
+    struct engine_request r = { .messages = msgs, .n_messages = 2, .max_tokens = 4, .top_p = 1,
+                                .repetition_penalty = 1 };
+    struct engine_seq *s = NULL;
+    struct err e = { 0 };
+    int rc = engine_seq_new(eng, &r, &s, &e);
+    if (rc < 0) fprintf(stderr, "chat: %s\n", e.msg);
+    CHECK_EQ(rc, 0);
+    if (s) {
+        /* "<|im_start|>system\nbe brief<|im_end|>\n..." as bytes: well over 40 tokens */
+        CHECK(engine_seq_prompt_tokens(s) > 40);
+        int32_t toks[1][64];
+        int count[1];
+        enum engine_finish fin[1];
+        run_all(eng, &s, 1, toks, count, fin);
+        CHECK_EQ(count[0], 4);
+        CHECK_EQ(fin[0], ENGINE_FINISH_LENGTH);
+        engine_seq_free(eng, s);
+    }
+    struct engine_message bad = { "wizard", "x" };
+    r.messages = &bad;
+    r.n_messages = 1;
+    s = NULL;
+    CHECK(engine_seq_new(eng, &r, &s, &e) < 0);
+    CHECK(s == NULL);
+    engine_free(eng);
+    unlink(p);
+}
+
 static void test_stop(void)
 {
     const char *p = tiny_model_path("eng-stop");
@@ -243,6 +286,7 @@ int main(void)
 {
     TEST_RUN(test_finish_and_errors);
     TEST_RUN(test_stop);
+    TEST_RUN(test_chat);
     TEST_RUN(test_seed_independent_of_batch);
     TEST_RUN(test_stories);
     TEST_MAIN_END();

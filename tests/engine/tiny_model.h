@@ -26,6 +26,7 @@ struct tiny_model_opts {
     const char *bad_shape_tensor; /* give this tensor a wrong row count (error tests) */
     enum ggml_type roundtrip;  /* write F32 weights that went through this type and back */
     int eos_id;                /* tokenizer.ggml.eos_token_id (0 = 2, "</s>") */
+    const char *chat_template; /* tokenizer.chat_template, or NULL */
 };
 
 static uint64_t tiny_rng_state;
@@ -102,6 +103,8 @@ static int tiny_model_write(const char *path, const struct tiny_model_opts *in)
     gguf_write_kv_u32(w, "tokenizer.ggml.bos_token_id", 1);
     gguf_write_kv_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(o.eos_id ? o.eos_id : 2));
     gguf_write_kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    if (o.chat_template)
+        gguf_write_kv_str(w, "tokenizer.chat_template", o.chat_template, strlen(o.chat_template));
     /* Tensors: declared first, then data in the same order. */
     struct { char name[64]; int cols, rows; enum ggml_type t; float scale, bias1; } td[64];
     int nt = 0;
