@@ -19,6 +19,14 @@
 
 static volatile float sink;
 
+static const char *act_name(enum ggml_type t)
+{
+    if (t == QUANT_ACT_F16R) return "f16r";
+    if (t == QUANT_ACT_BF16R) return "bf16r";
+    const char *n = ggml_type_name(t);
+    return n ? n : "?";
+}
+
 /* Thread CPU time, not wall time: on a shared machine the kernel's own cycles are what we
  * want, not the time other processes held the core. */
 static uint64_t cpu_ns(void)
@@ -55,6 +63,12 @@ static double run(const struct quant_traits *qt, const uint8_t *rows_buf, size_t
                     for (int k = 0; k < n_act; k++)
                         s += qt->dot(PF_PIECE, row + (size_t)p * piece, act + (size_t)k * act_bytes);
                 }
+                continue;
+            }
+            if (n_act > 1 && qt->dotn) {   /* the multi-token kernel, as matmul uses it */
+                float out[16];
+                qt->dotn(COLS, row, act, act_bytes, n_act, out);
+                s += out[0];
                 continue;
             }
             for (int k = 0; k < n_act; k++)
@@ -100,7 +114,7 @@ int main(int argc, char **argv)
         double x4 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 4, 0);
         double x16 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 16, 0);
         printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", ggml_type_name(types[ti]),
-               ggml_type_name(qt->act_type), hot, streamed, streamed_pf, x4, x16,
+               act_name(qt->act_type), hot, streamed, streamed_pf, x4, x16,
                hot * 1e9 / ((double)row_bytes / COLS) / 1e9);
         free(row);
         free(big);
@@ -109,7 +123,8 @@ int main(int argc, char **argv)
     free(x);
     printf("\n'streamed+prefetch': the same with a software prefetch %d bytes ahead of the row in use.\n"
            "'x4/x16 act': GB/s of weights when each L2-hot row is multiplied with 4/16 activation rows\n"
-           "(batched decode); it is L2-hot/4 (/16) when the kernels share no work between the rows.\n",
+           "(batched decode, through the multi-token kernel dotn when the type has one); it is\n"
+           "L2-hot/4 (/16) when nothing is shared between the rows, more when decoding is shared.\n",
            PF_AHEAD);
     return 0;
 }
