@@ -1,6 +1,6 @@
 /* matmul.c -- see matmul.h. Rounding of the activations is split over the threads by
- * token; the product over weight rows, in tiles of ROW_TILE rows, each tile applied to the
- * tokens in groups of TOK_TILE so the group's rounded activations stay in L1/L2. */
+ * token; the product over chunks of weight rows, in tiles of ROW_TILE rows, each row applied
+ * to the tokens in groups of TOK_TILE so the group's rounded activations stay in L1/L2. */
 #include "engine/llama/matmul.h"
 
 #include <errno.h>

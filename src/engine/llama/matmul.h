@@ -1,9 +1,10 @@
 /* matmul.h -- Y = X W^T over the thread pool, for one token (mat-vec) or many (mat-mat).
  * Weights stay in their file type; the activations are rounded once per product into the
- * weight type's activation type (quant.h), then each thread takes a contiguous range of
- * weight rows and, tile by tile, multiplies every row with ALL tokens of the pass while the
- * row is in cache: a decode step of B sequences reads each weight byte from memory once,
- * which is what makes batched decode scale. */
+ * weight type's activation type (quant.h), then the threads claim chunks of whole row tiles
+ * and multiply every row with ALL tokens of the pass while the row is in cache (the kernels
+ * unpack a weight block once for up to 4-8 tokens; the next rows are prefetched): a decode
+ * step of B sequences reads each weight byte from memory once, which is what makes batched
+ * decode scale. */
 #ifndef LLMQ_LLAMA_MATMUL_H
 #define LLMQ_LLAMA_MATMUL_H
 

@@ -1,8 +1,9 @@
 /* quant.c -- block formats, activation rounding and dot-product kernels (see quant.h).
- * Scalar kernels are written for clarity and are the reference; the AVX2 ones are compiled
- * with __attribute__((target)) so the library stays baseline x86-64 and picks them at run
- * time. Integer parts of the quantized products are exact in both; only the order of the
- * float sums differs (tests allow 1e-5 relative).
+ * Scalar kernels are written for clarity and are the reference; the AVX2, AVX-512 and VNNI
+ * ones are compiled with __attribute__((target)) so the library stays baseline x86-64 and
+ * picks them at run time. Integer parts of the quantized products are exact everywhere; the
+ * SIMD tiers sum floats in one order (llama.cpp's where we know it) and agree bit for bit,
+ * the scalar one differs in order only (tests allow 1e-5 relative).
  * Layout facts follow ggml (ggml-common.h / ggml-quants.c); the code is our own. */
 #include "engine/llama/quant.h"
 
