@@ -185,8 +185,36 @@ static void test_types_close_to_f32(void)
     free(got);
 }
 
+/* rope_freqs.weight (Llama 3.1+): all-ones divisors change nothing, others change logits. */
+static void test_rope_freqs(void)
+{
+    int V = TINY_VOCAB;
+    int32_t toks[8] = { 1, 270, 271, 272, 100, 200, 30, 40 };
+    float *l0 = malloc(sizeof(float) * V), *l1 = malloc(sizeof(float) * V), *l2 = malloc(sizeof(float) * V);
+    float freq[3] = { 0, 1.0f, 4.0f };
+    float *outs[3] = { l0, l1, l2 };
+    for (int k = 0; k < 3; k++) {
+        struct tiny_model_opts o = { .seed = 31, .n_layer = 1, .rope_freq = freq[k] };
+        const char *p = tiny_model_path("model-rf");
+        CHECK_EQ(tiny_model_write(p, &o), 0);
+        struct llama_model *m = NULL;
+        struct err e;
+        CHECK_EQ(load(p, &m, &e), 0);
+        unlink(p);
+        if (!m) { fprintf(stderr, "%s\n", e.msg); continue; }
+        logits_of(m, toks, 8, 0, 0, outs[k]);
+        llama_model_free(m);
+    }
+    CHECK(memcmp(l0, l1, sizeof(float) * V) == 0);
+    CHECK(memcmp(l0, l2, sizeof(float) * V) != 0);
+    free(l0);
+    free(l1);
+    free(l2);
+}
+
 int main(void)
 {
+    TEST_RUN(test_rope_freqs);
     TEST_RUN(test_load_ok);
     TEST_RUN(test_errors);
     TEST_RUN(test_prefill_equivalence);

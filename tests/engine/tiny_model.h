@@ -27,6 +27,7 @@ struct tiny_model_opts {
     enum ggml_type roundtrip;  /* write F32 weights that went through this type and back */
     int eos_id;                /* tokenizer.ggml.eos_token_id (0 = 2, "</s>") */
     const char *chat_template; /* tokenizer.chat_template, or NULL */
+    float rope_freq;           /* > 0: add rope_freqs.weight with this value everywhere */
 };
 
 static uint64_t tiny_rng_state;
@@ -112,6 +113,7 @@ static int tiny_model_write(const char *path, const struct tiny_model_opts *in)
     td[nt].t = ty; td[nt].scale = sc; td[nt].bias1 = b1; nt++; } while (0)
     T("token_embd.weight", E, V, o.type, 0.5f, 0);
     T("output_norm.weight", E, 1, GGML_TYPE_F32, 0.1f, 1);
+    if (o.rope_freq > 0) T("rope_freqs.weight", E / o.n_head / 2, 1, GGML_TYPE_F32, 0, o.rope_freq);
     if (!o.tied) T("output.weight", E, V, o.type, 0.5f, 0);
     for (int l = 0; l < o.n_layer; l++) {
         char n[64];
@@ -145,7 +147,8 @@ static int tiny_model_write(const char *path, const struct tiny_model_opts *in)
         if (o.skip_tensor && !strcmp(o.skip_tensor, td[i].name)) continue;
         int rows = td[i].rows + (o.bad_shape_tensor && !strcmp(o.bad_shape_tensor, td[i].name));
         for (int r = 0; r < rows && rc >= 0; r++) {
-            for (int c = 0; c < td[i].cols; c++) row[c] = td[i].bias1 + td[i].scale * tiny_randn();
+            for (int c = 0; c < td[i].cols; c++)
+                row[c] = td[i].scale != 0 ? td[i].bias1 + td[i].scale * tiny_randn() : td[i].bias1;
             if (o.roundtrip && td[i].t == GGML_TYPE_F32 && td[i].rows > 1) {
                 quantize_row(o.roundtrip, row, q, td[i].cols);
                 quantize_dequantize_row(o.roundtrip, q, row, td[i].cols);

@@ -150,13 +150,14 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
     for (int i = 0; i < n; i++) o[i] = (x[i] * scale) * w[i];
 }
 
-/* cos/sin pairs for one position, as ggml_rope_cache_init builds them. */
-static void rope_angles(float *cs, int pos, const struct llama_hparams *hp)
+/* cos/sin pairs for one position, as ggml_rope_cache_init builds them (freqs: per-pair
+ * divisors from rope_freqs.weight, or NULL). */
+static void rope_angles(float *cs, int pos, const struct llama_hparams *hp, const float *freqs)
 {
     float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->rope_dim);
     float theta = (float)pos;
     for (int i0 = 0; i0 < hp->rope_dim; i0 += 2) {
-        float t = theta * hp->rope_freq_scale;
+        float t = hp->rope_freq_scale * (freqs ? theta / freqs[i0 / 2] : theta);
         cs[i0] = cosf(t);
         cs[i0 + 1] = sinf(t);
         theta *= theta_scale;
@@ -252,7 +253,7 @@ static void forward_pass(struct llama_ctx *c)
     for (int t = 0; t < T; t++) {
         quant_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data +
                           (size_t)c->tok[t] * m->tok_embd.row_bytes, c->x + (size_t)t * E, E);
-        rope_angles(c->rope_cs + (size_t)t * hp->rope_dim, c->pos[t], hp);
+        rope_angles(c->rope_cs + (size_t)t * hp->rope_dim, c->pos[t], hp, m->rope_freqs);
     }
     for (int l = 0; l < hp->n_layer; l++) {
         const struct llama_layer *L = &m->layers[l];

@@ -172,6 +172,7 @@ void llama_model_free(struct llama_model *m)
         free(m->layers);
     }
     free(m->out_norm);
+    free(m->rope_freqs);
     gguf_close(m->f);
     free(m);
 }
@@ -188,6 +189,7 @@ int llama_model_from_gguf(struct llama_model **out, struct gguf_file *f, struct 
     if ((rc = get_matrix(m, "token_embd.weight", E, V, 1, &m->tok_embd, e)) < 0) goto fail;
     if ((rc = get_vector(m, "output_norm.weight", E, 1, &m->out_norm, e)) < 0) goto fail;
     if ((rc = get_matrix(m, "output.weight", E, V, 0, &m->output, e)) < 0) goto fail;
+    if ((rc = get_vector(m, "rope_freqs.weight", hp->rope_dim / 2, 0, &m->rope_freqs, e)) < 0) goto fail;
     if (!m->output.data) {
         m->output = m->tok_embd;
         hp->tied_output = 1;

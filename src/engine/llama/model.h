@@ -26,6 +26,8 @@ struct llama_model {
     struct mm_weight tok_embd; /* n_vocab x n_embd (rows looked up by token id) */
     struct mm_weight output;   /* n_vocab x n_embd; == tok_embd when tied */
     float *out_norm;           /* owned, n_embd */
+    float *rope_freqs;         /* owned, rope_dim / 2 frequency divisors (Llama 3.1+ "llama3"
+                                * RoPE scaling: rope_freqs.weight), or NULL */
     struct llama_layer *layers;/* owned, n_layer */
     enum ggml_type main_type;  /* most common matrix type, for reports */
     size_t weight_bytes;       /* matrix bytes read per token (excl. the embedding lookup) */
