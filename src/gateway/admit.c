@@ -181,7 +181,7 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
     uint64_t deadline_us = 0;
     if (r->timeout_ms > 0) {
         deadline_us = s->received_us + (uint64_t)r->timeout_ms * 1000u;
-        s->deadline_ms = uv_now(gw->loop) + (uint64_t)r->timeout_ms;
+        stream_set_deadline(s, uv_now(gw->loop) + (uint64_t)r->timeout_ms);
     }
     openai_job_json(r, gateway_random_u63(), deadline_us, &q->req);
     s->owned = 1;

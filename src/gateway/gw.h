@@ -84,17 +84,20 @@ struct gateway {
 
     /* request id -> streams (chained hash; several streams may follow one request) */
     struct stream **table;
-    size_t table_size;          /* power of two */
-    size_t n_streams;           /* open streams (all kinds) */
-    struct stream *all_streams; /* list of every open stream (sweeps) */
-    struct stream *dirty;       /* streams with output to format at the next flush */
-    struct stream *followers;   /* streams reading P out:<id> with XREAD */
+    size_t table_size;                      /* power of two */
+    size_t n_streams;                       /* open streams (all kinds) */
+    struct stream *all_streams;             /* list of every open stream (sweeps) */
+    struct stream *dirty;                   /* streams with output to format at the next flush */
+    struct stream *followers;               /* streams reading P out:<id> with XREAD */
+    struct stream *deadlines;               /* streams with a deadline (unordered) */
+    struct stream *pings_head, *pings_tail; /* SSE streams by last write, oldest first */
     int follow_inflight;
 
     struct http_conn *conns; /* every open connection */
     size_t n_conns;
 
-    uint64_t now_mono_us; /* read once per pub/sub message (0 outside dispatch) */
+    uint64_t now_mono_us;      /* read once per pub/sub message (0 outside dispatch) */
+    uint64_t next_deadline_ms; /* earliest stream deadline (loop time), 0 = none */
 
     struct auth auth;
     struct limiter limiter;

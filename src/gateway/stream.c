@@ -166,6 +166,9 @@ static void unlink_follower(struct gateway *gw, struct stream *s)
     s->following = 0;
 }
 
+static void dl_remove(struct gateway *gw, struct stream *s);
+static void pg_remove(struct gateway *gw, struct stream *s);
+
 void stream_free(struct stream *s)
 {
     if (!s) return;
@@ -173,6 +176,8 @@ void stream_free(struct stream *s)
     table_remove(gw, s);
     unlink_dirty(gw, s);
     unlink_follower(gw, s);
+    dl_remove(gw, s);
+    pg_remove(gw, s);
     if (s->conn) {
         if (s->cprev)
             s->cprev->cnext = s->cnext;
@@ -208,6 +213,68 @@ static void mark_dirty(struct stream *s)
     s->dnext = s->gw->dirty;
     if (s->dnext) s->dnext->dprev = s;
     s->gw->dirty = s;
+}
+
+/* Deadline list (unordered: only streams with a deadline are in it). */
+static void dl_remove(struct gateway *gw, struct stream *s)
+{
+    if (!s->in_dl) return;
+    if (s->dl_prev)
+        s->dl_prev->dl_next = s->dl_next;
+    else
+        gw->deadlines = s->dl_next;
+    if (s->dl_next) s->dl_next->dl_prev = s->dl_prev;
+    s->dl_next = s->dl_prev = NULL;
+    s->in_dl = 0;
+}
+
+void stream_set_deadline(struct stream *s, uint64_t deadline_ms)
+{
+    struct gateway *gw = s->gw;
+    s->deadline_ms = deadline_ms;
+    if (!s->in_dl) {
+        s->in_dl = 1;
+        s->dl_prev = NULL;
+        s->dl_next = gw->deadlines;
+        if (gw->deadlines) gw->deadlines->dl_prev = s;
+        gw->deadlines = s;
+    }
+    if (!gw->next_deadline_ms || deadline_ms < gw->next_deadline_ms)
+        gw->next_deadline_ms = deadline_ms;
+}
+
+/* Ping list: SSE streams ordered by last write; a write moves a stream to the tail, so the
+ * sweep looks only at the head, where the streams due for a ping are. */
+static void pg_remove(struct gateway *gw, struct stream *s)
+{
+    if (!s->in_pg) return;
+    if (s->pg_prev)
+        s->pg_prev->pg_next = s->pg_next;
+    else
+        gw->pings_head = s->pg_next;
+    if (s->pg_next)
+        s->pg_next->pg_prev = s->pg_prev;
+    else
+        gw->pings_tail = s->pg_prev;
+    s->pg_next = s->pg_prev = NULL;
+    s->in_pg = 0;
+}
+
+static void pg_touch(struct stream *s, uint64_t now_ms)
+{
+    struct gateway *gw = s->gw;
+    s->last_write_ms = now_ms;
+    if (s->kind != STREAM_KIND_SSE) return;
+    if (s->in_pg && gw->pings_tail == s) return;
+    pg_remove(gw, s);
+    s->in_pg = 1;
+    s->pg_prev = gw->pings_tail;
+    s->pg_next = NULL;
+    if (gw->pings_tail)
+        gw->pings_tail->pg_next = s;
+    else
+        gw->pings_head = s;
+    gw->pings_tail = s;
 }
 
 /* ---------------------------------------------------------------- cancel */
@@ -597,7 +664,7 @@ static int format_stream(struct stream *s)
     if (s->finished && s->state != STREAM_STATE_PENDING) log_end(s);
     if (s->state == STREAM_STATE_PENDING) return 0;
     if (c->writing && !s->finished) return 0; /* merge until the write completes */
-    s->last_write_ms = uv_now(s->gw->loop);
+    pg_touch(s, uv_now(s->gw->loop));
     switch (s->kind) {
     case STREAM_KIND_SSE:
         sse_flush(s, c);
@@ -692,29 +759,41 @@ void stream_start(struct stream *s, long long queue_depth)
     } else if (s->kind == STREAM_KIND_WS) {
         ws_send_accepted(c, s->cid, s->rid, queue_depth);
     }
-    s->last_write_ms = uv_now(s->gw->loop);
+    pg_touch(s, uv_now(s->gw->loop));
     mark_dirty(s);
 }
 
 void stream_sweep(struct gateway *gw, uint64_t now_ms)
 {
-    for (struct stream *s = gw->all_streams, *next; s; s = next) {
-        next = s->anext;
-        if (s->deadline_ms && now_ms >= s->deadline_ms && !s->finished) {
+    uint64_t next_deadline = 0;
+    for (struct stream *s = gw->deadlines, *next; s; s = next) {
+        next = s->dl_next;
+        if (s->finished) {
+            dl_remove(gw, s);
+            continue;
+        }
+        if (now_ms >= s->deadline_ms) {
+            dl_remove(gw, s);
             log_req(LOG_LEVEL_INFO, s->rid, s->trace_id, "deadline passed");
             stream_publish_cancel(gw, s->rid);
             s->cancel_on_close = 0;
             stream_fail(s, 504, "timeout", "the request's deadline (timeout_ms) passed", 0);
             continue;
         }
-        if (s->kind == STREAM_KIND_SSE && s->state == STREAM_STATE_LIVE && s->conn &&
-            !s->conn->writing && gw->cfg.sse_ping_ms > 0 &&
-            now_ms - s->last_write_ms >= (uint64_t)gw->cfg.sse_ping_ms) {
+        if (!next_deadline || s->deadline_ms < next_deadline) next_deadline = s->deadline_ms;
+    }
+    gw->next_deadline_ms = next_deadline;
+    if (gw->cfg.sse_ping_ms <= 0) return;
+    size_t budget = gw->n_streams; /* each stream at most once per sweep */
+    while (gw->pings_head && budget--) {
+        struct stream *s = gw->pings_head;
+        if (now_ms - s->last_write_ms < (uint64_t)gw->cfg.sse_ping_ms) break;
+        pg_touch(s, now_ms); /* to the tail first: the flush below may free s */
+        if (s->state == STREAM_STATE_LIVE && s->conn && !s->conn->writing) {
             size_t at;
             chunk_begin(s, &s->conn->out, &at);
             sse_ping(&s->conn->out);
             chunk_end(s, &s->conn->out, at);
-            s->last_write_ms = now_ms;
             conn_flush(s->conn);
         }
     }

@@ -32,13 +32,16 @@ enum stream_state {
 };
 
 struct stream {
-    struct gateway *gw;           /* borrowed */
-    struct http_conn *conn;       /* borrowed; NULL once the connection closed */
-    struct stream *hnext;         /* request-id table chain */
-    struct stream *cnext, *cprev; /* the connection's streams */
-    struct stream *anext, *aprev; /* gw->all_streams */
-    struct stream *dnext, *dprev; /* gw->dirty list */
-    struct stream *fnext;         /* gw->followers list */
+    struct gateway *gw;               /* borrowed */
+    struct http_conn *conn;           /* borrowed; NULL once the connection closed */
+    struct stream *hnext;             /* request-id table chain */
+    struct stream *cnext, *cprev;     /* the connection's streams */
+    struct stream *anext, *aprev;     /* gw->all_streams */
+    struct stream *dnext, *dprev;     /* gw->dirty list */
+    struct stream *fnext;             /* gw->followers list */
+    struct stream *dl_next, *dl_prev; /* gw->deadlines: streams with a deadline */
+    struct stream *pg_next, *pg_prev; /* gw->pings: SSE streams, least recently written first */
+    int in_dl, in_pg;
     int dirty, following, in_table;
     uint64_t serial; /* unique per stream: async replies find "their" stream by it */
     enum stream_kind kind;
@@ -116,7 +119,10 @@ void stream_table_deinit(struct gateway *gw);
 void stream_flush_dirty(struct gateway *gw);
 /* The connection's write finished: format what its streams merged meanwhile. */
 void stream_conn_drained(struct http_conn *c);
-/* Periodic sweep: deadlines (504 / timeout), SSE pings. */
+/* Gives s a deadline (loop time, ms): the sweep fails it with timeout then. */
+void stream_set_deadline(struct stream *s, uint64_t deadline_ms);
+/* Periodic sweep: deadlines (504 / timeout), SSE pings. Touches only streams with a
+ * deadline and SSE streams due for a ping, never every stream. */
 void stream_sweep(struct gateway *gw, uint64_t now_ms);
 /* The connection closed: abandon every stream on it. */
 void stream_conn_closed(struct http_conn *c);
