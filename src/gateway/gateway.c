@@ -192,7 +192,7 @@ static void on_tick(uv_timer_t *t)
     /* Deadlines and pings: the sweep touches only streams with a deadline and SSE streams
      * due for a ping (walking 10,000 streams would cost a few % of a core). */
     if ((gw->next_deadline_ms && now >= gw->next_deadline_ms) || n % 4 == 0) stream_sweep(gw, now);
-    if (n % 5 == 0) conn_sweep(gw, now);
+    if (n % 20 == 0) conn_sweep(gw, now); /* 1 s: idle and header timeouts */
     fanout_kick(gw);
     if (gw->dirty) stream_flush_dirty(gw); /* the check phase would only run after the next poll */
     if (gw->draining) {
