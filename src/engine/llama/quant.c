@@ -517,8 +517,11 @@ BODY void q4_K_body(int n, const void *w, const void *a, size_t as, float *out, 
     const struct block_q4_K *x = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc[8];
-    float accm[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
+    __m128 accm[8];                                  /* mins, 4 lanes as llama.cpp's kernel */
+    for (int k = 0; k < NT; k++) {
+        acc[k] = _mm256_setzero_ps();
+        accm[k] = _mm_setzero_ps();
+    }
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) get_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
@@ -533,9 +536,13 @@ BODY void q4_K_body(int n, const void *w, const void *a, size_t as, float *out, 
         float dx = _cvtsh_ss(x[i].d), dmin = _cvtsh_ss(x[i].dmin);
         for (int k = 0; k < NT; k++) {
             const struct block_q8_K *y = ACT(k);
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-            accm[k] += y[i].d * dmin * summ;
+            /* lane l: mins 2l, 2l+1 times their 32-value sums; scaled by -y.d * dmin */
+            __m128i prod = _mm_setr_epi32(
+                mn[0] * (y[i].bsums[0] + y[i].bsums[1]) + mn[1] * (y[i].bsums[2] + y[i].bsums[3]),
+                mn[2] * (y[i].bsums[4] + y[i].bsums[5]) + mn[3] * (y[i].bsums[6] + y[i].bsums[7]),
+                mn[4] * (y[i].bsums[8] + y[i].bsums[9]) + mn[5] * (y[i].bsums[10] + y[i].bsums[11]),
+                mn[6] * (y[i].bsums[12] + y[i].bsums[13]) + mn[7] * (y[i].bsums[14] + y[i].bsums[15]));
+            accm[k] = _mm_fmadd_ps(_mm_set1_ps(-y[i].d * dmin), _mm_cvtepi32_ps(prod), accm[k]);
             __m256i sumi = _mm256_setzero_si256();
             for (int j = 0; j < 4; j++) {
                 __m256i pl = _mm256_maddubs_epi16(q[2 * j], _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j)));
@@ -547,7 +554,11 @@ BODY void q4_K_body(int n, const void *w, const void *a, size_t as, float *out, 
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * dx), _mm256_cvtepi32_ps(sumi), acc[k]);
         }
     }
-    for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]) - accm[k];
+    for (int k = 0; k < NT; k++) {
+        __m128 m = _mm_add_ps(accm[k], _mm_movehl_ps(accm[k], accm[k]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[k] = hsum_ps(acc[k]) + _mm_cvtss_f32(m);
+    }
 }
 
 BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, const int NT)
@@ -678,8 +689,11 @@ BODY512 void q4_K_body512(int n, const void *w, const void *a, size_t as, float 
     const struct block_q4_K *x = w;
     const __m512i m4 = _mm512_set1_epi8(0xF);
     __m256 acc[8];
-    float accm[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
+    __m128 accm[8];                                  /* mins, 4 lanes as llama.cpp's kernel */
+    for (int k = 0; k < NT; k++) {
+        acc[k] = _mm256_setzero_ps();
+        accm[k] = _mm_setzero_ps();
+    }
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) get_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
@@ -694,9 +708,13 @@ BODY512 void q4_K_body512(int n, const void *w, const void *a, size_t as, float 
         float dx = _cvtsh_ss(x[i].d), dmin = _cvtsh_ss(x[i].dmin);
         for (int k = 0; k < NT; k++) {
             const struct block_q8_K *y = ACT(k);
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-            accm[k] += y[i].d * dmin * summ;
+            /* lane l: mins 2l, 2l+1 times their 32-value sums; scaled by -y.d * dmin */
+            __m128i prod = _mm_setr_epi32(
+                mn[0] * (y[i].bsums[0] + y[i].bsums[1]) + mn[1] * (y[i].bsums[2] + y[i].bsums[3]),
+                mn[2] * (y[i].bsums[4] + y[i].bsums[5]) + mn[3] * (y[i].bsums[6] + y[i].bsums[7]),
+                mn[4] * (y[i].bsums[8] + y[i].bsums[9]) + mn[5] * (y[i].bsums[10] + y[i].bsums[11]),
+                mn[6] * (y[i].bsums[12] + y[i].bsums[13]) + mn[7] * (y[i].bsums[14] + y[i].bsums[15]));
+            accm[k] = _mm_fmadd_ps(_mm_set1_ps(-y[i].d * dmin), _mm_cvtepi32_ps(prod), accm[k]);
             __m512i s = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
                 __m512i y8 = _mm512_loadu_si512((const void *)(y[i].qs + 64 * j));
@@ -706,7 +724,11 @@ BODY512 void q4_K_body512(int n, const void *w, const void *a, size_t as, float 
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * dx), _mm256_cvtepi32_ps(sumi), acc[k]);
         }
     }
-    for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]) - accm[k];
+    for (int k = 0; k < NT; k++) {
+        __m128 m = _mm_add_ps(accm[k], _mm_movehl_ps(accm[k], accm[k]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[k] = hsum_ps(acc[k]) + _mm_cvtss_f32(m);
+    }
 }
 
 BODY512 void q6_K_body512(int n, const void *w, const void *a, size_t as, float *out, const int NT)
