@@ -373,8 +373,8 @@ int llama_prefill(struct llama_ctx *c, struct llama_seq *s, const int32_t *token
 int llama_decode(struct llama_ctx *c, struct llama_seq *const *seqs, const int32_t *tokens,
                  int n_seqs, float *logits)
 {
-    struct llama_batch_item items[n_seqs > 0 ? n_seqs : 1];
     if (n_seqs < 1 || n_seqs > c->max_batch) return -EINVAL;
+    struct llama_batch_item items[n_seqs];      /* <= max_batch entries */
     for (int i = 0; i < n_seqs; i++)
         items[i] = (struct llama_batch_item){ .seq = seqs[i], .tokens = &tokens[i], .n_tokens = 1,
                                               .logits = logits ? logits + (size_t)i * c->m->hp.n_vocab : NULL };
