@@ -252,6 +252,7 @@ void admit_http(struct http_conn *c, int chat)
         s->next_index = index + 1;
         openai_request_deinit(&r);
         http_reader_shrink(&c->reader);
+        if (!c->in.len) buf_deinit(&c->in); /* long-lived streams keep no request memory */
         fanout_resume(s);
         return;
     }
@@ -280,7 +281,10 @@ void admit_http(struct http_conn *c, int chat)
     if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
     struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat,
                                   c->request_id, r.model[0] ? r.model : "default");
-    http_reader_shrink(&c->reader); /* the body is parsed; keep streams small */
+    http_reader_shrink(&c->reader);
+    if (!c->in.len)
+        buf_deinit(&c->in); /* long-lived streams keep no request memory */ /* the body is parsed;
+                                                                               keep streams small */
     admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);
     openai_request_deinit(&r);
 }
