@@ -24,9 +24,9 @@
 #define SPIN_ITERS 2000
 
 struct job {
-    threadpool_fn *fn;
+    threadpool_fn *fn;           /* read only after a successful claim (see work()) */
     void *arg;
-    int n_chunks;
+    atomic_int n_chunks;         /* may be read with a stale state word: atomic */
 };
 
 struct threadpool {
@@ -49,8 +49,8 @@ static void work(struct threadpool *tp, uint64_t s, int ith)
 {
     for (;;) {
         uint32_t g = (uint32_t)(s >> 32), next = (uint32_t)s;
-        const struct job *j = &tp->slot[g & 1];
-        if ((int)next >= j->n_chunks) return;
+        struct job *j = &tp->slot[g & 1];
+        if ((int)next >= atomic_load_explicit(&j->n_chunks, memory_order_relaxed)) return;
         if (!atomic_compare_exchange_weak_explicit(&tp->state, &s, s + 1, memory_order_acq_rel,
                                                    memory_order_acquire)) {
             if ((uint32_t)(s >> 32) != g) return;          /* a newer job: caller re-checks */
@@ -65,7 +65,7 @@ static void work(struct threadpool *tp, uint64_t s, int ith)
 
 static int has_work(struct threadpool *tp, uint64_t s)
 {
-    return (int)(uint32_t)s < tp->slot[(s >> 32) & 1].n_chunks;
+    return (int)(uint32_t)s < atomic_load_explicit(&tp->slot[(s >> 32) & 1].n_chunks, memory_order_relaxed);
 }
 
 static void *worker_main(void *p)
@@ -148,7 +148,9 @@ void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_c
         return;
     }
     uint32_t g = ++tp->gen;
-    tp->slot[g & 1] = (struct job){ fn, arg, n_chunks };
+    tp->slot[g & 1].fn = fn;
+    tp->slot[g & 1].arg = arg;
+    atomic_store_explicit(&tp->slot[g & 1].n_chunks, n_chunks, memory_order_relaxed);
     atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
     /* seq_cst store: a full fence before reading sleepers (pairs with the sleepers'
      * increment-then-check under the mutex) */
