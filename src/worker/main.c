@@ -290,6 +290,7 @@ int main(int argc, char **argv)
         free(s->req_json);
         job_request_deinit(&s->req);
         buf_deinit(&s->replay);
+        buf_deinit(&s->replay_lens);
         free(s);
     }
     publish_deinit(w);

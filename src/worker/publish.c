@@ -79,12 +79,24 @@ static void replay_flush(struct worker *w, struct slot *s)
     keys_out(&w->keys, s->id, key);
     snprintf(i, sizeof(i), "%u", s->replay_first);
     snprintf(n, sizeof(n), "%u", s->replay_count);
-    const char *argv[] = {
-        "XADD", key, "*", "i", i, "n", n, "t", s->replay.data ? s->replay.data : ""};
-    size_t lens[] = {4, strlen(key), 1, 1, strlen(i), 1, strlen(n), 1, s->replay.len};
-    rconn_command_argv(w->cmd, NULL, NULL, 9, argv, lens);
+    /* o last: a reader that predates it ignores it (docs/QUEUE.md) */
+    const char *argv[] = {"XADD",
+                          key,
+                          "*",
+                          "i",
+                          i,
+                          "n",
+                          n,
+                          "t",
+                          s->replay.data ? s->replay.data : "",
+                          REPLAY_FIELD_LENS,
+                          s->replay_lens.data ? s->replay_lens.data : ""};
+    size_t lens[] = {4, strlen(key),       1, 1, strlen(i), 1, strlen(n), 1, s->replay.len,
+                     1, s->replay_lens.len};
+    rconn_command_argv(w->cmd, NULL, NULL, 11, argv, lens);
     replay_expire(w, key);
     buf_reset(&s->replay);
+    buf_reset(&s->replay_lens);
     s->replay_count = 0;
     s->replay_flush_us = clock_mono_us();
 }
@@ -128,6 +140,8 @@ static void tokens_out(struct worker *w, struct slot *s, const struct eout *o, c
     if (!s->replay_count) s->replay_first = o->first;
     s->replay_count += o->count;
     buf_append(&s->replay, text, o->text_len);
+    /* The record's text was released at its last token; the tokens before it had none. */
+    replay_lens_append_record(&s->replay_lens, o->count, o->text_len);
 }
 
 /* A slot whose end (cancel, timeout, hand-back) was decided by the loop is now free of the

@@ -43,6 +43,7 @@ void slot_release(struct worker *w, struct slot *s)
     free(s->req_json);
     job_request_deinit(&s->req);
     buf_deinit(&s->replay);
+    buf_deinit(&s->replay_lens);
     free(s);
     pull_maybe(w);
     drain_check(w);
@@ -226,6 +227,7 @@ static void deliver(struct worker *w, const redisReply *ent)
     s->req_len = req->len;
     job_request_init(&s->req);
     buf_init(&s->replay);
+    buf_init(&s->replay_lens);
     if (tp && tp->len) {
         s->traceparent = xstrndup(tp->str, tp->len);
         /* traceparent: 00-<32 hex trace id>-<16 hex parent>-<flags> */

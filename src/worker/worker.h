@@ -19,6 +19,7 @@
 #include "queue/event.h"
 #include "queue/job.h"
 #include "queue/keys.h"
+#include "queue/replay.h"
 #include "queue/rconn.h"
 #include "worker/stop.h"
 
@@ -67,7 +68,8 @@ struct slot {
     uint32_t tokens_at_end; /* s->tokens when s->end was set (for tokens wasted) */
     int prompt_tokens;
     /* replay log chunk not yet XADDed to P out:<id> */
-    struct buf replay; /* owned */
+    struct buf replay;      /* owned: field t */
+    struct buf replay_lens; /* owned: field o, per-token byte lengths (queue/replay.h) */
     uint32_t replay_first, replay_count;
     uint64_t replay_flush_us; /* monotonic time of the last XADD */
 };

@@ -7,6 +7,7 @@
 #include "redis_harness.h"
 #include "common/buf.h"
 #include "queue/event.h"
+#include "queue/replay.h"
 #include "test.h"
 
 #include <signal.h>
@@ -29,7 +30,8 @@ struct req_view {
     int gaps;                            /* a record started past next_index */
     int repeats;                         /* a record repeated indices (rerun after takeover) */
     int repeat_mismatch;                 /* ... with different text */
-    size_t tok_off[MAX_TOKENS_SEEN + 1]; /* text offset per index (records of count 1) */
+    size_t tok_off[MAX_TOKENS_SEEN + 1]; /* text offset per index */
+    int multi;                           /* records of count > 1 with text */
     int running;                         /* r records */
     int done, error;
     uint32_t done_index;
@@ -75,6 +77,11 @@ static void on_record(struct view *v, const struct event *ev)
             if (ev->index + ev->count <= r->next_index) break;
         }
         if (ev->index == r->next_index) {
+            /* The record's text belongs to its last token; the ones before it had none
+             * (docs/QUEUE.md), which is what the replay log's o field must say too. */
+            if (ev->count > 1 && ev->payload_len) r->multi++;
+            for (uint32_t k = 1; k < ev->count; k++)
+                if (ev->index + k <= MAX_TOKENS_SEEN) r->tok_off[ev->index + k] = r->text.len;
             buf_append(&r->text, ev->payload, ev->payload_len);
             r->next_index += ev->count;
             if (r->next_index <= MAX_TOKENS_SEEN) r->tok_off[r->next_index] = r->text.len;
@@ -266,6 +273,73 @@ static double metric(int port, const char *name)
     return -1;
 }
 
+/* Reads P out:<id> and checks every token chunk's o field (docs/QUEUE.md): n lengths summing
+ * to len(t), each token's bytes equal to that token's text on Pub/Sub (r); then follows the
+ * log as a resuming gateway does (replay_cut from its next index, entries of a rerun
+ * included) and checks the text is r's exactly, nothing repeated. Counts chunks and chunks
+ * that straddled the follower's index (cut inside). */
+static void replay_check(const char *P, const char *id, const struct req_view *r, int *chunks,
+                         int *straddles)
+{
+    redisReply *x = redisCommand(rc, "XRANGE %sout:%s - +", P, id);
+    CHECK(x && x->type == REDIS_REPLY_ARRAY);
+    struct buf got;
+    buf_init(&got);
+    uint32_t next = 0;
+    *chunks = *straddles = 0;
+    for (size_t e = 0; x && x->type == REDIS_REPLY_ARRAY && e < x->elements; e++) {
+        redisReply *kv = x->element[e]->element[1];
+        const redisReply *t = NULL, *i = NULL, *n = NULL, *o = NULL;
+        for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+            const char *f = kv->element[k]->str;
+            if (!strcmp(f, "t")) t = kv->element[k + 1];
+            if (!strcmp(f, "i")) i = kv->element[k + 1];
+            if (!strcmp(f, "n")) n = kv->element[k + 1];
+            if (!strcmp(f, REPLAY_FIELD_LENS)) o = kv->element[k + 1];
+        }
+        if (!t) continue;
+        CHECK(i && n && o);
+        if (!i || !n || !o) break;
+        (*chunks)++;
+        struct replay_chunk c = {
+            (uint32_t)atol(i->str), (uint32_t)atol(n->str), t->str, t->len, o->str, o->len};
+        struct err err = {0};
+        int rc_check = replay_lens_check(c.lens, c.lens_len, c.count, c.text_len, &err);
+        CHECK_EQ(rc_check, 0);
+        if (rc_check) fprintf(stderr, "%s: o=%s: %s\n", id, o->str, err.msg);
+        /* token by token against Pub/Sub */
+        size_t pos = 0;
+        for (uint32_t k = 0; k < c.count && c.index + k < MAX_TOKENS_SEEN; k++) {
+            struct replay_cut a, b;
+            replay_cut(&c, c.index + k, &a, NULL);
+            replay_cut(&c, c.index + k + 1, &b, NULL);
+            size_t len = b.off - a.off, ix = c.index + k;
+            CHECK_EQ(a.off, pos);
+            CHECK(ix < r->next_index);
+            if (ix >= r->next_index) break;
+            size_t want_off = r->tok_off[ix], want_len = r->tok_off[ix + 1] - want_off;
+            CHECK_EQ(len, want_len);
+            CHECK(len == want_len && !memcmp(c.text + pos, r->text.data + want_off, len));
+            pos += len;
+        }
+        /* as a resuming gateway */
+        if (c.index < next && next < c.index + c.count) (*straddles)++;
+        struct replay_cut cut;
+        CHECK_EQ(replay_cut(&c, next, &cut, &err), 0);
+        CHECK_EQ(cut.exact, 1);
+        if (cut.count) {
+            CHECK_EQ(cut.index, next);
+            buf_append(&got, c.text + cut.off, cut.len);
+            next = cut.index + cut.count;
+        }
+    }
+    if (x) freeReplyObject(x);
+    CHECK_EQ(next, r->next_index);
+    CHECK_EQ(got.len, r->text.len);
+    CHECK(got.len == r->text.len && !memcmp(got.data, r->text.data, got.len));
+    buf_deinit(&got);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_stream_order_and_determinism(void)
@@ -365,6 +439,39 @@ static void test_stop_string(void)
     view_close(&v);
 }
 
+/* The replay log's per-token lengths (o), with chunks of many records (--replay-flush-ms)
+ * and stop strings that hold text back, so records of count > 1 carry text of several
+ * tokens: " the" waits for the next token, since it may begin " thezzz". */
+static void test_replay_lens(void)
+{
+    const char *P = "t10:";
+    struct view v;
+    view_open(&v, P, "g1");
+    struct wproc w =
+        worker_start(P, "w1", (const char *[]){"--step-ms", "1", "--replay-flush-ms", "7", NULL});
+    enqueue(P, "g1", "l1", "{\"prompt\":\"lengths\",\"max_tokens\":300,\"seed\":9}");
+    enqueue(P, "g1", "l2",
+            "{\"prompt\":\"lengths\",\"max_tokens\":300,\"seed\":9,\"stop\":[\" thezzz\","
+            "\" azzz\",\" ofzzz\",\" tozzz\"]}");
+    const char *ids[] = {"l1", "l2"};
+    CHECK(wait_final(&v, ids, 2, 10000));
+    struct req_view *l1 = view_req(&v, "l1"), *l2 = view_req(&v, "l2");
+    CHECK_EQ(l1->next_index, 300);
+    CHECK_EQ(l2->next_index, 300);
+    CHECK_EQ(l1->multi, 0);
+    CHECK(l2->multi > 5); /* held-back text released with a later token */
+    /* same tokens, so the same text, whatever the record boundaries */
+    CHECK(l1->text.len == l2->text.len && !memcmp(l1->text.data, l2->text.data, l1->text.len));
+    int chunks = 0, straddles = 0;
+    replay_check(P, "l1", l1, &chunks, &straddles);
+    CHECK(chunks >= 2);
+    CHECK_EQ(straddles, 0);
+    replay_check(P, "l2", l2, &chunks, &straddles);
+    CHECK(chunks >= 2);
+    CHECK_EQ(worker_term(&w, 5000), 0);
+    view_close(&v);
+}
+
 static void test_cancel(void)
 {
     const char *P = "t3:";
@@ -445,12 +552,16 @@ static void test_takeover_after_sigkill(void)
     const char *P = "t5:";
     struct view v;
     view_open(&v, P, "g1");
-    const char *fast_lease[] = {"--step-ms", "10", "--lease-ms", "500", NULL};
+    /* Different replay flush intervals, so the rerun's chunks straddle the first run's. */
+    const char *fast_lease[] = {"--step-ms",         "10", "--lease-ms", "500",
+                                "--replay-flush-ms", "20", NULL};
+    const char *fast_lease_b[] = {"--step-ms",         "10", "--lease-ms", "500",
+                                  "--replay-flush-ms", "75", NULL};
     struct wproc a = worker_start(P, "wa", fast_lease);
     enqueue(P, "g1", "k1", "{\"prompt\":\"takeover\",\"max_tokens\":60,\"seed\":3}");
     CHECK(wait_tokens(&v, "k1", 10, 5000));
     harness_kill(a.pid); /* no drain, no ack: the job stays pending */
-    struct wproc b = worker_start(P, "wb", fast_lease);
+    struct wproc b = worker_start(P, "wb", fast_lease_b);
     const char *ids[] = {"k1"};
     CHECK(wait_final(&v, ids, 1, 8000));
     struct req_view *k = view_req(&v, "k1");
@@ -460,6 +571,12 @@ static void test_takeover_after_sigkill(void)
     CHECK_EQ(k->repeat_mismatch, 0); /* ... with the same text (same seed) */
     CHECK_EQ(k->gaps, 0);
     CHECK_EQ(k->next_index, 60);
+    /* The log holds both runs (the rerun's chunks restart at 0 with other boundaries): a
+     * follower cuts the rerun's straddling chunk exactly. */
+    int chunks = 0, straddles = 0;
+    replay_check(P, "k1", k, &chunks, &straddles);
+    CHECK(chunks >= 2);
+    fprintf(stderr, "takeover: %d replay chunks, %d cut inside\n", chunks, straddles);
     char att[16], worker[32];
     hget(P, "k1", "attempts", att, sizeof(att));
     hget(P, "k1", "worker", worker, sizeof(worker));
@@ -635,6 +752,7 @@ int main(void)
     rc = redis_server_connect(&rs);
     TEST_RUN(test_stream_order_and_determinism);
     TEST_RUN(test_stop_string);
+    TEST_RUN(test_replay_lens);
     TEST_RUN(test_cancel);
     TEST_RUN(test_deadline_and_bad_job);
     TEST_RUN(test_takeover_after_sigkill);
