@@ -310,6 +310,9 @@ void stream_abandon(struct stream *s)
 
 /* ---------------------------------------------------------------- events in */
 
+static void chunk_begin(const struct stream *s, struct buf *out, size_t *at);
+static void chunk_end(const struct stream *s, struct buf *out, size_t at);
+
 static void cut(struct stream *s)
 {
     struct gateway *gw = s->gw;
@@ -325,9 +328,23 @@ static void cut(struct stream *s)
         stream_free(s); /* no cancel: the job runs on and can be resumed */
         return;
     }
+    /* SSE: a last error event behind what is queued, then close once written (a client
+     * that never reads is dropped by the connection sweep). The client reconnects with
+     * Last-Event-ID; the job runs on. */
     struct http_conn *c = s->conn;
+    if (c && s->kind == STREAM_KIND_SSE && s->state == STREAM_STATE_LIVE) {
+        size_t at;
+        chunk_begin(s, &c->out, &at);
+        sse_error(&c->out, "client too slow; reconnect with Last-Event-ID", "server_error",
+                  "overloaded");
+        chunk_end(s, &c->out, at);
+        c->close_after_write = 1;
+        stream_free(s);
+        conn_flush(c);
+        return;
+    }
     stream_free(s);
-    if (c) conn_close(c); /* SSE: the client reconnects with Last-Event-ID */
+    if (c) conn_close(c);
 }
 
 void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text,
