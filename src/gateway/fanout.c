@@ -10,6 +10,7 @@
 #include "gateway/stream.h"
 #include "queue/event.h"
 #include "queue/rconn.h"
+#include "queue/replay.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -180,37 +181,25 @@ static void deliver_entry(struct stream *s, const redisReply *fields)
 {
     const redisReply *t = field(fields, "t"), *i = field(fields, "i"), *n = field(fields, "n");
     const redisReply *d = field(fields, "d"), *e = field(fields, "e");
+    const redisReply *o = field(fields, REPLAY_FIELD_LENS);
     if (t && i && n && t->type == REDIS_REPLY_STRING && i->type == REDIS_REPLY_STRING &&
         n->type == REDIS_REPLY_STRING) {
-        uint32_t idx = (uint32_t)strtoul(i->str, NULL, 10),
-                 cnt = (uint32_t)strtoul(n->str, NULL, 10);
-        const char *text = t->str;
-        size_t len = t->len;
-        /* An entry that straddles the resume point: with the optional field "o" (the byte
-         * length of each token, comma-separated) the already-seen tokens are cut off exactly;
-         * without it the whole entry is sent from the resume index (its text may repeat). */
-        const redisReply *o = field(fields, "o");
-        if (cnt && idx < s->next_index && idx + cnt > s->next_index && o &&
-            o->type == REDIS_REPLY_STRING) {
-            const char *p = o->str;
-            size_t off = 0;
-            uint32_t k = idx;
-            while (k < s->next_index && *p) {
-                char *end;
-                unsigned long b = strtoul(p, &end, 10);
-                if (end == p) break;
-                off += b;
-                k++;
-                p = *end == ',' ? end + 1 : end;
-            }
-            if (k == s->next_index && off <= len) {
-                text += off;
-                len -= off;
-                cnt -= k - idx;
-                idx = k;
-            }
-        }
-        if (cnt) stream_on_tokens(s, idx, cnt, text, len);
+        /* A chunk that straddles the resume point is cut exactly by its per-token lengths
+         * (field o, src/queue/replay.h); an entry without o is sent whole from the resume
+         * index (its first bytes may repeat what the client has). */
+        struct replay_chunk ch = {
+            .index = (uint32_t)strtoul(i->str, NULL, 10),
+            .count = (uint32_t)strtoul(n->str, NULL, 10),
+            .text = t->str,
+            .text_len = t->len,
+            .lens = o && o->type == REDIS_REPLY_STRING ? o->str : NULL,
+            .lens_len = o && o->type == REDIS_REPLY_STRING ? o->len : 0,
+        };
+        struct replay_cut cut;
+        struct err err = {0};
+        if (replay_cut(&ch, s->next_index, &cut, &err) < 0)
+            log_req(LOG_LEVEL_WARN, s->rid, s->trace_id, "replay entry: %s", err.msg);
+        if (cut.count) stream_on_tokens(s, cut.index, cut.count, ch.text + cut.off, cut.len);
     }
     if (d && d->type == REDIS_REPLY_STRING)
         stream_on_done(s, s->next_index, d->str, d->len);
