@@ -246,6 +246,18 @@ int main(int argc, char **argv)
         window = span > 0 ? span / 30 : 1;
         window = window < 1 ? 1 : window > 60 ? 60 : (double)(long)window;
     }
+    {   /* at most 2000 windows (each holds five histograms, ~70 KB) */
+        double span = duration;
+        if (c.arr.profile == ARRIVAL_STEP) span = n_rates * step_s;
+        if (c.arr.profile == ARRIVAL_BURST) span = bursts * idle;
+        if (c.arr.profile == ARRIVAL_TRACE && tr.n) span = tr.entries[tr.n - 1].t_s / (speedup > 0 ? speedup : 1);
+        if (span / window > 2000) {
+            double w = span / 2000;
+            fprintf(stderr, "llmq-bench: --window %.3g s would make %.0f windows; using %.3g s\n",
+                    window, span / window, w);
+            window = w;
+        }
+    }
     c.window_s = window;
     c.slo_ttft_ms = slo_ttft;
     c.slo_tpot_ms = slo_tpot;

@@ -31,13 +31,13 @@ void stats_deinit(struct stats *s)
 struct stats_window *stats_window_at(struct stats *s, double t_s)
 {
     int i = t_s <= 0 ? 0 : (int)(t_s / s->window_s);
-    if (i > 1000000) i = 1000000;
+    if (i > 4000) i = 4000;           /* a run far past its plan piles into the last window */
     if (i >= s->n_w) {
         s->w = xrealloc(s->w, (size_t)(i + 1) * sizeof(*s->w));
         for (int j = s->n_w; j <= i; j++) {
             struct stats_window *w = &s->w[j];
             memset(w, 0, sizeof(*w));
-            for (int k = 0; k < STAT_N; k++) hist_init(&w->h[k], 8, VALUE_MAX_US);
+            for (int k = 0; k < STAT_N; k++) hist_init(&w->h[k], 7, VALUE_MAX_US);
             w->queue_depth = w->workers = -1;
         }
         s->n_w = i + 1;

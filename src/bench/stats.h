@@ -14,7 +14,7 @@
 enum stat_kind { STAT_TTFT, STAT_ITL, STAT_TPOT, STAT_E2E, STAT_QUEUE, STAT_N };
 
 struct stats_window {
-    struct hist h[STAT_N];        /* coarser (sub_bits 8) than the run's */
+    struct hist h[STAT_N];        /* coarser (sub_bits 7: < 1.6 % error) than the run's */
     uint64_t sent, ok, errors, rejected, good, tokens;
     double queue_depth, workers;  /* scraped from the gateway during the window; < 0 = none */
 };
