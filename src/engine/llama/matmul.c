@@ -14,8 +14,8 @@
 /* Multiply-adds below which waking another thread costs more than it saves (a dispatch is
  * ~1-2 us, and more on a busy host; 256k MACs take ~10 us). Tiny models stay on the caller. */
 #define MIN_MACS_PER_THREAD 262144
-#ifndef PREFETCH_ROWS
-#define PREFETCH_ROWS 2
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 32768
 #endif
 
 int mm_act_init(struct mm_act *a, int max_rows, int max_cols)
@@ -51,6 +51,7 @@ struct mm_job {
     quant_dotn_fn *dotn;
     enum ggml_type act_type;
     int rows_per_chunk;        /* a multiple of ROW_TILE */
+    int prefetch_rows;         /* how far ahead rows are prefetched (~PREFETCH_BYTES) */
 };
 
 /* Rounds the activations of tokens [chunk * ROUND_TOK, ...). */
@@ -80,8 +81,8 @@ static void mul_job(void *p, int chunk, int ith)
             int tk1 = tk0 + TOK_TILE < a->n ? tk0 + TOK_TILE : a->n;
             for (int r = r0; r < r1; r++) {
                 const void *row = wd + (size_t)r * w->row_bytes;
-                if (r + PREFETCH_ROWS < r_end) {   /* a row ahead, while this one computes */
-                    const char *nx = (const char *)row + PREFETCH_ROWS * w->row_bytes;
+                if (r + j->prefetch_rows < r_end) {  /* rows ahead, while this one computes */
+                    const char *nx = (const char *)row + (size_t)j->prefetch_rows * w->row_bytes;
                     for (size_t off = 0; off < w->row_bytes; off += 64) __builtin_prefetch(nx + off);
                 }
                 if (j->dotn) {
@@ -103,7 +104,9 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
             int y_stride)
 {
     const struct quant_traits *qt = quant_traits(w->type);
-    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, qt->act_type, w->rows };
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, qt->act_type, w->rows, 2 };
+    if ((size_t)j.prefetch_rows * w->row_bytes < PREFETCH_BYTES)
+        j.prefetch_rows = (int)(PREFETCH_BYTES / w->row_bytes);
     if (a->q_type != qt->act_type) {
         a->q_row_bytes = quant_row_bytes(qt->act_type, a->cols);
         int chunks = (a->n + ROUND_TOK - 1) / ROUND_TOK;
