@@ -457,9 +457,9 @@ void stream_fail(struct stream *s, int status, const char *code, const char *mes
             conn_flush(c);
             return;
         }
-        const char *type = status == 400   ? "invalid_request_error"
-                           : status == 504 ? "timeout_error"
-                                           : "server_error";
+        const char *type = status / 100 == 4 ? "invalid_request_error"
+                           : status == 504   ? "timeout_error"
+                                             : "server_error";
         stream_free(s);
         conn_respond_error(c, status, type, code, NULL, message, (retry_after_ms + 999) / 1000);
         return;
