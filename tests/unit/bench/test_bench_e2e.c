@@ -375,7 +375,8 @@ static void check_gap_through_proxy(const char *url)
     check_consistent(&res, -1);
     int drops = atomic_load(&px.drops);
     CHECK(drops > 0);
-    CHECK_EQ(res.st.index_gaps, drops);
+    /* a dropped message merged several tokens when the gateway batched them ("count") */
+    CHECK(res.st.index_gaps >= (uint64_t)drops);
     CHECK_EQ(res.st.index_bad, drops);
     CHECK_EQ(res.st.errors, drops);
     bench_result_deinit(&res);
