@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "bench/report.h"
 #include "bench/run.h"
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
         { "worker-pids", CFG_STR, &wk_pids, "cost: local worker pids" },
         { "redis", CFG_STR, &redis, "cost: Redis host:port for INFO" },
         { "prefix", CFG_STR, &prefix, "cost: Redis key prefix of the platform [llmq:]" },
-        { "up-state", CFG_STR, &up_state, "read --url and the cost targets from `llmq up`'s state file" },
+        { "up-state", CFG_STR, &up_state, "read --url and the cost targets from `llmq up`'s state file (default when --url is unset: llmq up's default state file)" },
         { "workers", CFG_DOUBLE, &workers_hint, "cost: worker count when the platform exports none" },
         { "prices", CFG_STR, &prices_path, "cost: file of gpu_hour, vcpu_hour, redis_mops = N" },
         { "price-gpu-hour", CFG_DOUBLE, &price_gpu, "cost: USD per GPU-hour [2.00]" },
@@ -175,6 +176,19 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "llmq-bench: %s\n", e.msg);
         return 1;
+    }
+    char default_state[600];
+    if (!up_state && !url) {
+        /* no target given: a local `llmq up` (its default state file, as src/up/state.c) */
+        const char *env = getenv("LLMQ_STATE_FILE");
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        if (!dir || !*dir || access(dir, W_OK) != 0) dir = "/tmp";
+        if (env && *env) snprintf(default_state, sizeof(default_state), "%s", env);
+        else snprintf(default_state, sizeof(default_state), "%s/llmq-up-%u.json", dir, (unsigned)getuid());
+        if (access(default_state, R_OK) == 0) {
+            up_state = default_state;
+            fprintf(stderr, "llmq-bench: no --url: using llmq up's state %s\n", up_state);
+        }
     }
     if (up_state) {
         if (read_up_state(up_state, &st_url, &st_redis, &st_prefix, &st_gw, &st_wk) < 0) goto out;
