@@ -69,7 +69,7 @@ static void run_model(const char *shared, const struct ref_model *rm)
     CHECK_EQ(llama_ctx_new(&c, m, &cp, &e), 0);
     float *logits = malloc((size_t)hp->n_vocab * sizeof(float));
     double max_err = 0, max_lse_err = 0;
-    int compared = 0, matched = 0, mismatched = 0, steps_total = 0;
+    int compared = 0, matched = 0, mismatched = 0, steps_total = 0, free_equal = 0, free_total = 0;
     uint64_t t0 = clock_mono_us();
     size_t ci;
     json_t *cs;
@@ -127,12 +127,24 @@ static void run_model(const char *shared, const struct ref_model *rm)
             int32_t next = rm->teacher ? want : got;
             if (i + 1 < ng) CHECK_EQ(llama_prefill(c, s, &next, 1, logits), 0);
         }
+        /* Information only: our own greedy run, tokens equal to llama.cpp's before the
+         * first difference (no near-tie allowance). */
+        llama_seq_truncate(c, s, 0);
+        CHECK_EQ(llama_prefill(c, s, toks, np, logits), 0);
+        for (int i = 0; i < ng; i++) {
+            int32_t got = llama_argmax(logits, hp->n_vocab);
+            if (got != (int32_t)json_integer_value(json_array_get(gt, i))) break;
+            free_equal++;
+            if (i + 1 < ng) CHECK_EQ(llama_prefill(c, s, &got, 1, logits), 0);
+        }
+        free_total += ng;
         llama_seq_free(c, s);
     }
     double secs = (clock_mono_us() - t0) / 1e6;
     printf("%-32s %-5s top10 max err %.5f (tol %.3g)  lse err %.5f  %s %d/%d steps compared, "
-           "%d matched (thr %.2f)  %.2fs\n", rm->name, llama_model_type_name(m), max_err, rm->tol,
-           max_lse_err, rm->teacher ? "teacher" : "walk", compared, steps_total, matched, rm->thr, secs);
+           "%d matched (thr %.2f); free greedy %d/%d equal  %.2fs\n", rm->name,
+           llama_model_type_name(m), max_err, rm->tol, max_lse_err, rm->teacher ? "teacher" : "walk",
+           compared, steps_total, matched, rm->thr, free_equal, free_total, secs);
     CHECK_EQ(mismatched, 0);
     free(logits);
     llama_ctx_free(c);
