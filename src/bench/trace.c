@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,7 @@ static int parse_time(const char *s, double *out)
     }
     char *end;
     double v = strtod(s, &end);
-    if (end == s) return -1;
+    if (end == s || !isfinite(v)) return -1;
     while (*end == ' ' || *end == '\t') end++;
     if (*end) return -1;
     *out = v;
@@ -126,7 +127,7 @@ static int parse_int(const char *s, long long *out)
 {
     char *end;
     double v = strtod(s, &end);      /* some exports write 12.0 */
-    if (end == s) return -1;
+    if (end == s || !isfinite(v)) return -1;
     while (*end == ' ' || *end == '\t') end++;
     if (*end) return -1;
     *out = (long long)v;
@@ -221,7 +222,8 @@ static int parse_jsonl(struct grow *g, const char *data, size_t len, struct err 
         json_t *o = json_loadb(p, n, 0, &je);
         double t, in, out;
         int bad = !o || !json_is_object(o) || json_num(o, "timestamp", &t) < 0 ||
-                  json_num(o, "input_length", &in) < 0 || json_num(o, "output_length", &out) < 0;
+                  json_num(o, "input_length", &in) < 0 || json_num(o, "output_length", &out) < 0 ||
+                  !isfinite(t) || !isfinite(in) || !isfinite(out);
         json_decref(o);
         if (bad)
             return err_set(e, LLMQ_EFORMAT, "mooncake trace: line %d: expected an object with "

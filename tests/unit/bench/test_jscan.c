@@ -1,5 +1,7 @@
 /* test_jscan.c -- the hot-path JSON lookup: paths, arrays, escapes, and malformed input. */
 #include "bench/jscan.h"
+#include "bench/rng.h"
+#include "common/xalloc.h"
 #include "test.h"
 
 static void test_paths(void)
@@ -37,9 +39,44 @@ static void test_malformed(void)
     CHECK(jscan_find("{\"a\":1,\"b\":", 11, "a", &v) && v.type == JSCAN_NUM);
 }
 
+/* Random truncations and byte flips of real messages, each in an exactly-sized heap copy so
+ * ASan sees any read past the end: lookups must never crash or overread. */
+static void test_mutations(void)
+{
+    static const char *seeds[] = {
+        "{\"type\":\"token\",\"id\":\"r7\",\"index\":5,\"count\":3,\"text\":\"a\\\"b\\u00e9\"}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}],\"usage\":{\"completion_tokens\":4}}",
+        "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":\"overloaded\"}}",
+    };
+    static const char *paths[] = { "type", "id", "index", "choices.0.delta.content", "usage.completion_tokens",
+                                   "error.code", "choices.0.finish_reason", "choices.3" };
+    struct rng r;
+    rng_seed(&r, 99);
+    int found = 0;
+    for (int it = 0; it < 30000; it++) {
+        const char *seed = seeds[it % 3];
+        size_t n = strlen(seed);
+        size_t len = (size_t)rng_below(&r, n + 1);
+        char *m = xmalloc(len ? len : 1);
+        memcpy(m, seed, len);
+        int flips = (int)rng_below(&r, 4);
+        for (int f = 0; f < flips && len; f++) m[rng_below(&r, len)] = (char)rng_below(&r, 256);
+        for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
+            struct jscan_val v;
+            if (jscan_find(m, len, paths[p], &v)) {
+                found++;
+                CHECK(v.p >= m && v.p + v.len <= m + len);
+            }
+        }
+        free(m);
+    }
+    CHECK(found > 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_paths);
     TEST_RUN(test_malformed);
+    TEST_RUN(test_mutations);
     TEST_MAIN_END();
 }

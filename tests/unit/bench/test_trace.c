@@ -1,7 +1,9 @@
 /* test_trace.c -- the three public trace formats as they are published (header names,
  * date-time timestamps, extra columns, JSON lines), error reporting, and the trace files
  * shipped in bench/traces/. */
+#include "bench/rng.h"
 #include "bench/trace.h"
+#include "common/xalloc.h"
 #include "test.h"
 
 static int parse(struct trace *t, enum trace_format f, const char *s)
@@ -82,6 +84,10 @@ static void test_errors(void)
     CHECK_EQ(t.n, 0);
     s = "{\"timestamp\": 1}\n";
     CHECK_EQ(trace_parse(&t, TRACE_FORMAT_MOONCAKE, s, strlen(s), &e), LLMQ_EFORMAT);
+    s = "TIMESTAMP,ContextTokens,GeneratedTokens\nnan,2,3\n";
+    CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), LLMQ_EFORMAT);
+    s = "TIMESTAMP,ContextTokens,GeneratedTokens\n1,inf,3\n";
+    CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), LLMQ_EFORMAT);
     CHECK_EQ(trace_load(&t, TRACE_FORMAT_AZURE, "/nonexistent/trace.csv", &e), -ENOENT);
     enum trace_format f;
     CHECK_EQ(trace_format_parse("BurstGPT", &f), 0);
@@ -112,6 +118,39 @@ static void test_shipped_traces(void)
     }
 }
 
+/* Truncated and corrupted traces in exactly-sized buffers: parse or fail cleanly. */
+static void test_mutations(void)
+{
+    static const char *seeds[] = {
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n\"2023-11-16 18:15:50\",396,109\n",
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,472,18,490,Conversation log\n",
+        "{\"timestamp\": 0, \"input_length\": 6955, \"output_length\": 52}\n{\"timestamp\": 1500, \"input_length\": 1, \"output_length\": 2}\n",
+    };
+    struct rng r;
+    rng_seed(&r, 5);
+    int ok = 0;
+    for (int it = 0; it < 6000; it++) {
+        int k = it % 3;
+        size_t n = strlen(seeds[k]);
+        size_t len = (size_t)rng_below(&r, n + 1);
+        char *m = xmalloc(len ? len : 1);
+        memcpy(m, seeds[k], len);
+        int flips = (int)rng_below(&r, 3);
+        for (int f = 0; f < flips && len; f++) m[rng_below(&r, len)] = (char)rng_below(&r, 256);
+        struct trace t;
+        struct err e = { 0 };
+        if (trace_parse(&t, (enum trace_format)k, m, len, &e) == 0) {
+            ok++;
+            for (size_t i = 0; i < t.n; i++) CHECK(t.entries[i].prompt_tokens >= 0 && t.entries[i].t_s >= 0);
+        } else {
+            CHECK(t.n == 0 && t.entries == NULL && e.msg[0]);
+        }
+        trace_deinit(&t);
+        free(m);
+    }
+    CHECK(ok > 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_azure);
@@ -119,5 +158,6 @@ int main(void)
     TEST_RUN(test_mooncake);
     TEST_RUN(test_errors);
     TEST_RUN(test_shipped_traces);
+    TEST_RUN(test_mutations);
     TEST_MAIN_END();
 }
