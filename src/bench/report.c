@@ -13,7 +13,7 @@
 
 #include "common/xalloc.h"
 
-static const char *const stat_names[STAT_N] = { "ttft", "itl", "tpot", "e2e", "queue" };
+static const char *const stat_names[STAT_N] = { "ttft", "itl", "tpot", "e2e", "queue", "server_queue" };
 static const double qs[] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
 static const char *const q_names[] = { "p50", "p90", "p95", "p99", "p99.9" };
 #define N_QS 5
@@ -321,8 +321,10 @@ void report_markdown(struct buf *out, const struct report_meta *m, const struct 
     buf_printf(out, "Goodput SLO: TTFT <= %.0f ms and TPOT <= %.0f ms.\n\n", c->slo_ttft_ms, c->slo_tpot_ms);
     buf_append_str(out, "| latency (ms) | n | p50 | p90 | p95 | p99 | p99.9 | max | mean |\n"
                         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    static const char *const pretty[STAT_N] = { "TTFT", "ITL", "TPOT", "E2E", "queue" };
-    for (int k = 0; k < STAT_N; k++) md_hist_row(out, pretty[k], &s->h[k]);
+    static const char *const pretty[STAT_N] = { "TTFT", "ITL", "TPOT", "E2E", "queue (client)",
+                                                "queue (server)" };
+    for (int k = 0; k < STAT_N; k++)
+        if (k != STAT_SRV_QUEUE || s->h[k].count) md_hist_row(out, pretty[k], &s->h[k]);
     buf_append_char(out, '\n');
     if (s->n_codes) {
         buf_append_str(out, "Errors by code:");
@@ -413,9 +415,10 @@ void report_text(struct buf *out, const struct report_meta *m, const struct benc
                (unsigned long long)s->errors, (unsigned long long)s->rejected, res->wall_s);
     buf_printf(out, "  throughput %.2f req/s, %.0f tokens/s; goodput %.2f req/s\n",
                rate(s->ok, res->wall_s), rate(s->tokens, res->wall_s), rate(s->good, res->wall_s));
-    static const char *const pretty[STAT_N] = { "TTFT ", "ITL  ", "TPOT ", "E2E  ", "queue" };
+    static const char *const pretty[STAT_N] = { "TTFT ", "ITL  ", "TPOT ", "E2E  ", "queue", "srvq " };
     for (int k = 0; k < STAT_N; k++) {
         const struct hist *h = &s->h[k];
+        if (k == STAT_SRV_QUEUE && !h->count) continue;
         buf_printf(out, "  %s ms  p50 %8.2f  p90 %8.2f  p99 %8.2f  p99.9 %8.2f  max %8.2f\n",
                    pretty[k], ms(hist_quantile(h, 0.5)), ms(hist_quantile(h, 0.9)),
                    ms(hist_quantile(h, 0.99)), ms(hist_quantile(h, 0.999)), ms(hist_quantile(h, 1)));

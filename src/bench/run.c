@@ -202,6 +202,7 @@ void run_req_end(struct run *run, struct breq *r, const char *err)
         .tpot_us = r->tokens > 1 ? (double)(r->last_us - r->first_us) / (r->tokens - 1) : -1,
         .e2e_us = (double)(now - r->sched_us),
         .queue_us = r->accepted_us && r->sent_us ? (double)(r->accepted_us - r->sent_us) : -1,
+        .srv_queue_us = r->srv_queue_ms >= 0 ? r->srv_queue_ms * 1000 : -1,
         .tokens = r->tokens,
         .prompt_tokens = r->prompt_tokens,
         .gaps = r->gaps,

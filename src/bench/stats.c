@@ -105,6 +105,7 @@ void stats_on_end(struct stats *s, double t_s, const struct stats_req *r)
     s->index_repeats += (uint64_t)r->repeats;
     if (r->gaps || r->repeats) s->index_bad++;
     record(&s->h[STAT_QUEUE], &w->h[STAT_QUEUE], r->queue_us);
+    record(&s->h[STAT_SRV_QUEUE], &w->h[STAT_SRV_QUEUE], r->srv_queue_us);
     if (r->err) {
         s->errors++;
         w->errors++;

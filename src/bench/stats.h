@@ -1,5 +1,5 @@
 /* stats.h -- what a benchmark run measured: latency histograms (TTFT, inter-token gap,
- * time per output token, end-to-end, queue time), counters (sent, ok, errors by code,
+ * time per output token, end-to-end, queue time as seen and as reported), counters (sent, ok, errors by code,
  * rejections, goodput, tokens, index-check findings), all for the whole run and per time
  * window. Times in microseconds; window membership is by the time an event happened
  * (sent: when sent; tokens and gaps: when received; a request's latencies and outcome:
@@ -11,7 +11,9 @@
 
 #include "bench/hist.h"
 
-enum stat_kind { STAT_TTFT, STAT_ITL, STAT_TPOT, STAT_E2E, STAT_QUEUE, STAT_N };
+/* STAT_QUEUE: send to WS "accepted" / SSE headers (admission, as the client sees it);
+ * STAT_SRV_QUEUE: the gateway's own done.timing.queue_ms (waiting in the job stream; WS). */
+enum stat_kind { STAT_TTFT, STAT_ITL, STAT_TPOT, STAT_E2E, STAT_QUEUE, STAT_SRV_QUEUE, STAT_N };
 
 struct stats_window {
     struct hist h[STAT_N];        /* coarser (sub_bits 7: < 1.6 % error) than the run's */
@@ -43,6 +45,7 @@ struct stats {
 struct stats_req {
     const char *err;              /* NULL = success */
     double ttft_us, tpot_us, e2e_us, queue_us;
+    double srv_queue_us;          /* server-reported queue wait; < 0 = not reported */
     int tokens, prompt_tokens;
     int gaps, repeats;
 };

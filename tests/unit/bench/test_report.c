@@ -99,10 +99,14 @@ static void test_stats_accounting(void)
 {
     struct stats s;
     stats_init(&s, 1, 100, 10);
-    struct stats_req ok_fast = { NULL, 50000, 5000, 200000, 1000, 20, 10, 0, 0 };
-    struct stats_req ok_slow = { NULL, 150000, 5000, 300000, -1, 20, 10, 0, 0 };   /* TTFT > SLO */
-    struct stats_req rej = { "overloaded", -1, -1, 1000, -1, 0, 10, 0, 0 };
-    struct stats_req gap = { "index_gap", 1000, 1000, 5000, -1, 3, 10, 1, 0 };
+    struct stats_req ok_fast = { .ttft_us = 50000, .tpot_us = 5000, .e2e_us = 200000, .queue_us = 1000,
+                                 .srv_queue_us = 800, .tokens = 20, .prompt_tokens = 10 };
+    struct stats_req ok_slow = { .ttft_us = 150000, .tpot_us = 5000, .e2e_us = 300000, .queue_us = -1,
+                                 .srv_queue_us = -1, .tokens = 20, .prompt_tokens = 10 };   /* TTFT > SLO */
+    struct stats_req rej = { .err = "overloaded", .ttft_us = -1, .tpot_us = -1, .e2e_us = 1000,
+                             .queue_us = -1, .srv_queue_us = -1, .prompt_tokens = 10 };
+    struct stats_req gap = { .err = "index_gap", .ttft_us = 1000, .tpot_us = 1000, .e2e_us = 5000,
+                             .queue_us = -1, .srv_queue_us = -1, .tokens = 3, .prompt_tokens = 10, .gaps = 1 };
     for (int i = 0; i < 3; i++) stats_on_sent(&s, 0.5, 0);
     stats_on_sent(&s, 1.5, 0);
     stats_on_end(&s, 0.9, &ok_fast);
@@ -121,6 +125,7 @@ static void test_stats_accounting(void)
     CHECK_EQ(s.w[1].errors, 1);
     CHECK_EQ(s.h[STAT_TTFT].count, 2);
     CHECK_EQ(s.h[STAT_QUEUE].count, 1);
+    CHECK_EQ(s.h[STAT_SRV_QUEUE].count, 1);
     CHECK(stats_is_rejection("rate_limited") && stats_is_rejection("http_503") && !stats_is_rejection("timeout"));
     stats_deinit(&s);
 }
