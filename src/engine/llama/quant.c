@@ -361,7 +361,7 @@ AVX2 static inline float hsum_ps(__m256 v)
 }
 
 /* Sum of products of signed bytes, as 8 int32 lanes. */
-AVX2 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
+AVX2 static inline __attribute__((unused)) __m256i mul_sum_i8(__m256i x, __m256i y)
 {
     __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));

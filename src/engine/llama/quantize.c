@@ -14,6 +14,9 @@
 #define QUANTIZE_X86 1
 #endif
 
+/* Rounding mode for _mm256_round_ps: a macro, since clang wants a literal constant there. */
+#define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
 /* ------------------------------------------------------------------ block layouts (ggml) */
 
 #define QK8_0 32
@@ -232,7 +235,6 @@ __attribute__((target("avx2"))) static void fit_scale_min_x8(const float *x, con
 {
     enum { N = 32, NMAX = 15, NSTEP = 20 };
     const float rmin = -1.f, rdelta = 0.1f;
-    const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     __m256 xt[N], wt[N], l[N], laux[N];
     for (int i = 0; i < N; i++) {              /* transpose: xt[i] lane j = x[j][i] */
         xt[i] = _mm256_setr_ps(x[i], x[32 + i], x[64 + i], x[96 + i], x[128 + i], x[160 + i],
@@ -254,7 +256,7 @@ __attribute__((target("avx2"))) static void fit_scale_min_x8(const float *x, con
     __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.f), iscale);
     __m256 best = zero;
     for (int i = 0; i < N; i++) {
-        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), rnd);
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), ROUND_NEAREST);
         l[i] = _mm256_min_ps(_mm256_max_ps(q, zero), vnmax);
         __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, l[i]), mn), xt[i]);
         best = _mm256_add_ps(best, _mm256_mul_ps(wt[i], _mm256_mul_ps(diff, diff)));
@@ -265,7 +267,7 @@ __attribute__((target("avx2"))) static void fit_scale_min_x8(const float *x, con
         iscale = _mm256_div_ps(_mm256_set1_ps(c), _mm256_sub_ps(mx, mn));
         __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
         for (int i = 0; i < N; i++) {
-            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), rnd);
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)), ROUND_NEAREST);
             laux[i] = _mm256_min_ps(_mm256_max_ps(q, zero), vnmax);
             __m256 wl = _mm256_mul_ps(wt[i], laux[i]);
             sum_l = _mm256_add_ps(sum_l, wl);
@@ -446,7 +448,6 @@ __attribute__((target("avx2"))) static void fit_scale_sym_x8(const float *x, int
                                                              float *scale_out)
 {
     enum { N = 16, NMAX = 32 };
-    const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     const __m256 zero = _mm256_setzero_ps(), lo = _mm256_set1_ps(-NMAX), hi = _mm256_set1_ps(NMAX - 1);
     const __m256 sign = _mm256_set1_ps(-0.f);
     __m256 xt[N], wt[N], l[N];
@@ -464,7 +465,7 @@ __attribute__((target("avx2"))) static void fit_scale_sym_x8(const float *x, int
     __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-NMAX), mx);
     __m256 sumlx = zero, suml2 = zero;
     for (int i = 0; i < N; i++) {
-        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), rnd);
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), ROUND_NEAREST);
         l[i] = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
         sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), l[i]));
         suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], l[i]), l[i]));
@@ -480,7 +481,7 @@ __attribute__((target("avx2"))) static void fit_scale_sym_x8(const float *x, int
         __m256 lt[N];
         sumlx = suml2 = zero;
         for (int i = 0; i < N; i++) {
-            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), rnd);
+            __m256 q = _mm256_round_ps(_mm256_mul_ps(iscale, xt[i]), ROUND_NEAREST);
             lt[i] = _mm256_min_ps(_mm256_max_ps(q, lo), hi);
             sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), lt[i]));
             suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], lt[i]), lt[i]));

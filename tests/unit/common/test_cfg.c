@@ -13,7 +13,7 @@ static void test_flags_env_and_rest(void)
         { "step-ms", CFG_DOUBLE, &step, "step" },
         { "verbose", CFG_BOOL, &verbose, "chatty" },
         { "name", CFG_STR, &name, "a name" },
-        { NULL },
+        { .name = NULL },
     };
     setenv("LLMQ_MAX_QUEUE", "50", 1);
     setenv("LLMQ_NAME", "env", 1);
