@@ -211,8 +211,9 @@ static int copy_tokenizer(struct gguf_write *w, const struct gguf_file *f, long 
     return 0;
 }
 
-/* A byte-level SentencePiece vocab of n tokens: <unk> <s> </s>, the 256 byte tokens, then
- * made-up pieces ("▁a".."▁z", "a".."z", "▁aa", ...) with decreasing scores. */
+/* A byte-level SentencePiece vocab of n tokens: <unk> <s> </s>, the 256 byte tokens, "▁" (the
+ * space, which every SentencePiece vocab has: without it a space would fall back to the three
+ * bytes of U+2581), then made-up pieces ("▁a", "a", "▁b", ... "▁aa", ...), decreasing scores. */
 static int gen_tokenizer(struct gguf_write *w, long long n)
 {
     struct gguf_str *tok = xcalloc((size_t)n, sizeof(*tok));
@@ -225,8 +226,9 @@ static int gen_tokenizer(struct gguf_write *w, long long n)
         else if (i == 1) strcpy(p, "<s>"), type[i] = 3;
         else if (i == 2) strcpy(p, "</s>"), type[i] = 3;
         else if (i < 259) snprintf(p, 16, "<0x%02X>", (unsigned)(i - 3)), type[i] = 6;
+        else if (i == 259) strcpy(p, "\xe2\x96\x81"), type[i] = 1;  /* "▁": a space on its own */
         else {
-            long long k = i - 259;
+            long long k = i - 260;
             int lead = !(k & 1);        /* alternate "▁xyz" and "xyz" */
             k >>= 1;
             size_t o = 0;
