@@ -21,11 +21,12 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static void add_list(struct auth *a, const char *s, char sep)
+/* Keys separated by commas or newlines (LLMQ_API_KEYS_FILE, cfg's *_FILE convention, hands
+ * api-keys a file's content: one key per line), blank and # lines skipped. */
+static void add_list(struct auth *a, const char *s)
 {
     while (*s) {
-        const char *end = strchr(s, sep);
-        if (!end) end = s + strlen(s);
+        const char *end = s + strcspn(s, ",\n");
         const char *b = s, *e = end;
         while (b < e && is_space(*b))
             b++;
@@ -39,13 +40,13 @@ static void add_list(struct auth *a, const char *s, char sep)
 int auth_init(struct auth *a, const char *list, const char *file, struct err *e)
 {
     memset(a, 0, sizeof(*a));
-    if (list && *list) add_list(a, list, ',');
+    if (list && *list) add_list(a, list);
     if (file && *file) {
         FILE *f = fopen(file, "r");
         if (!f) return err_set(e, -ENOENT, "api-keys-file %s: cannot open", file);
         char line[4096];
         while (fgets(line, sizeof(line), f))
-            add_list(a, line, '\n');
+            add_list(a, line);
         fclose(f);
         if (a->n_keys == 0) return err_set(e, -EINVAL, "api-keys-file %s: no keys in it", file);
     }

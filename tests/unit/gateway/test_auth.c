@@ -28,6 +28,10 @@ static void test_check(void)
     auth_key_id("abc", 3, id);
     CHECK(!strcmp(id, "ba7816bf8f01cfea"));
     auth_deinit(&a);
+    CHECK_EQ(auth_init(&a, "# keys\nka\n\nkb\n", NULL, &e), 0); /* a file's content as the list */
+    CHECK_EQ(a.n_keys, 2);
+    CHECK(auth_check(&a, "kb", 2, id));
+    auth_deinit(&a);
     CHECK_EQ(auth_init(&a, NULL, NULL, &e), 0);
     CHECK(auth_open(&a));
     auth_deinit(&a);
