@@ -9,8 +9,10 @@
 
 extern const struct engine_ops synthetic_engine_ops;
 extern const struct engine_ops llama_engine_ops;
+extern const struct engine_ops upstream_engine_ops;
 
-static const struct engine_ops *const engines[] = { &synthetic_engine_ops, &llama_engine_ops };
+static const struct engine_ops *const engines[] = { &synthetic_engine_ops, &llama_engine_ops,
+                                                     &upstream_engine_ops };
 
 int engine_open(struct engine **out, const struct engine_config *cfg, struct err *e)
 {
@@ -18,7 +20,8 @@ int engine_open(struct engine **out, const struct engine_config *cfg, struct err
     for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++)
         if (cfg->kind && !strcmp(engines[i]->kind, cfg->kind)) ops = engines[i];
     if (!ops)
-        return err_set(e, LLMQ_EUNSUPPORTED, "unknown engine '%s' (known: synthetic, llama)",
+        return err_set(e, LLMQ_EUNSUPPORTED,
+                       "unknown engine '%s' (known: synthetic, llama, upstream)",
                        cfg->kind ? cfg->kind : "(none)");
     struct engine *eng = xcalloc(1, sizeof(*eng));
     eng->ops = ops;
