@@ -438,10 +438,10 @@ static int up_seq_prompt_tokens(const struct engine_seq *seq)
  * the upstream sees the client go away (and, if it is llmq, cancels the job). */
 static void up_seq_free(struct engine *eng, struct engine_seq *seq)
 {
-    struct upstream *u = eng->impl;
+    (void)eng;
     struct upstream_seq *q = (struct upstream_seq *)seq;
     if (q->easy) {
-        curl_multi_remove_handle(u->multi, q->easy);
+        curl_multi_remove_handle(q->u->multi, q->easy);
         curl_easy_cleanup(q->easy);
     }
     curl_slist_free_all(q->headers);

@@ -205,12 +205,21 @@ static int proc_start(struct proc *p, const char *name, const char *const *args,
     return -1;
 }
 
+static int log_has(const struct proc *p, const char *a, const char *b);
+
+/* SIGTERM, bounded wait: a clean exit 0 with nothing from the sanitizers in its log. */
 static void proc_stop(struct proc *p)
 {
     if (p->pid <= 0) return;
     kill(p->pid, SIGTERM);
-    int st;
-    if (harness_wait(p->pid, 5000, &st) < 0) harness_kill(p->pid);
+    int st = 0;
+    if (harness_wait(p->pid, 5000, &st) < 0) {
+        harness_kill(p->pid);
+        CHECK(!"process exited within 5 s of SIGTERM");
+    } else {
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK(!log_has(p, "Sanitizer", NULL) && !log_has(p, "runtime error", NULL));
     p->pid = 0;
 }
 
