@@ -83,6 +83,9 @@ int ws_pool_send(struct ws_pool *p, struct breq *r);       /* 0, or -errno when 
  * callbacks (the loop must run afterwards). */
 void ws_pool_close(struct ws_pool *p);
 int ws_pool_open_count(const struct ws_pool *p);
+/* Sends {"type":"cancel","id":"r<seq>"} on c (a request the runner gave up on: timeout,
+ * end of run), so the platform stops spending decode steps on it. */
+void ws_conn_cancel(struct ws_conn *c, uint32_t seq);
 
 /* ---- a one-shot async HTTP GET (for /metrics during the run) ---- */
 typedef void hget_fn(void *ud, int status, const char *body, size_t len);

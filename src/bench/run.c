@@ -213,7 +213,8 @@ void run_req_end(struct run *run, struct breq *r, const char *err)
     run->last_end_us = now;
     list_remove(run, r);
     run->reqs[r->seq] = NULL;
-    if (r->sse) sse_client_abort(r->sse);
+    if (r->sse) sse_client_abort(r->sse);       /* closing an SSE stream cancels it */
+    if (r->ws) ws_conn_cancel(r->ws, r->seq);    /* still streaming on a live socket */
     free(r);
     if (run->cfg->arr.profile == ARRIVAL_CLOSED && !run->stopping) {
         if (run->in_send) run->refill++;

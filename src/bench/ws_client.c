@@ -31,6 +31,7 @@ struct ws_conn {
     struct buf out;                  /* owned: frames waiting for the socket */
     struct buf writing;              /* owned: the frames of the write in flight */
     int upgraded, write_busy, closing, status;
+    int close_when_flushed;          /* the pool is closing: close after the last write */
     struct rng mask_rng;
 };
 
@@ -39,12 +40,30 @@ struct ws_pool {
     struct ws_conn **conns;          /* owned array; a slot holds the live socket or NULL */
     int n, next, live;               /* live: sockets not yet freed */
     int closing;
+    uv_timer_t linger;               /* bounds the final flush; linger.data == this */
+    int linger_open;
     struct buf msg;                  /* scratch for one generate message */
 };
 
+static void linger_closed(uv_handle_t *h)
+{
+    struct ws_pool *p = h->data;
+    p->linger_open = 0;
+    if (p->live == 0) {
+        buf_deinit(&p->msg);
+        free(p->conns);
+        free(p);
+    }
+}
+
 static void pool_maybe_free(struct ws_pool *p)
 {
-    if (p->closing && p->live == 0) {
+    if (p->closing && p->live == 0 && p->linger_open == 1) {
+        p->linger_open = 2;              /* closing */
+        uv_close((uv_handle_t *)&p->linger, linger_closed);
+        return;
+    }
+    if (p->closing && p->live == 0 && p->linger_open == 0) {
         buf_deinit(&p->msg);
         free(p->conns);
         free(p);
@@ -108,6 +127,7 @@ static void write_cb(uv_write_t *w, int status)
         return;
     }
     flush(c);
+    if (c->close_when_flushed && !c->write_busy && !c->closing) conn_close(c, "closed");
 }
 
 /* ---- wslay callbacks ---- */
@@ -366,11 +386,34 @@ int ws_pool_send(struct ws_pool *p, struct breq *r)
     return 0;
 }
 
+static void linger_cb(uv_timer_t *t)
+{
+    struct ws_pool *p = t->data;
+    for (int i = 0; i < p->n; i++)       /* the gateway stopped reading: give up on it */
+        if (p->conns[i]) conn_close(p->conns[i], "closed");
+}
+
 void ws_pool_close(struct ws_pool *p)
 {
     p->closing = 1;
-    for (int i = 0; i < p->n; i++)
-        if (p->conns[i]) conn_close(p->conns[i], "closed");
+    int waiting = 0;
+    for (int i = 0; i < p->n; i++) {
+        struct ws_conn *c = p->conns[i];
+        if (!c) continue;
+        if (c->upgraded) flush(c);
+        if (c->upgraded && c->write_busy && !c->closing) {   /* last messages (cancels) in flight */
+            c->close_when_flushed = 1;
+            waiting = 1;
+        } else {
+            conn_close(c, "closed");
+        }
+    }
+    if (waiting) {
+        uv_timer_init(run_loop(p->run), &p->linger);
+        p->linger.data = p;
+        p->linger_open = 1;
+        uv_timer_start(&p->linger, linger_cb, 1000, 0);
+    }
     pool_maybe_free(p);
 }
 
@@ -380,4 +423,13 @@ int ws_pool_open_count(const struct ws_pool *p)
     for (int i = 0; i < p->n; i++)
         if (p->conns[i] && p->conns[i]->upgraded) n++;
     return n;
+}
+
+void ws_conn_cancel(struct ws_conn *c, uint32_t seq)
+{
+    if (c->closing) return;
+    char msg[64];
+    int n = snprintf(msg, sizeof(msg), "{\"type\":\"cancel\",\"id\":\"r%u\"}", seq);
+    struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)msg, (size_t)n };
+    if (wslay_event_queue_msg(c->ws, &m) == 0) flush(c);
 }

@@ -49,7 +49,7 @@ struct fake_gw {
     pthread_t thread;
     int port;
     struct fstream *streams;
-    atomic_llong requests;
+    atomic_llong requests, cancels;
     char rbuf[65536];
 };
 
@@ -252,6 +252,21 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     size_t n = a->msg_length, idl;
     double mt = 16;
     if (!jscan_str(m, n, "id", &id, &idl)) return;
+    const char *type;
+    size_t tl;
+    if (jscan_str(m, n, "type", &type, &tl) && jscan_eq(type, tl, "cancel")) {
+        for (struct fstream **pp = &c->g->streams; *pp; pp = &(*pp)->nx) {
+            struct fstream *s = *pp;
+            if (s->c == c && strlen(s->id) == idl && !memcmp(s->id, id, idl)) {
+                *pp = s->nx;
+                c->streams--;
+                free(s);
+                atomic_fetch_add(&c->g->cancels, 1);
+                break;
+            }
+        }
+        return;
+    }
     jscan_num(m, n, "max_tokens", &mt);
     char tmp[256];
     if (rejected(c->g)) {
@@ -488,6 +503,7 @@ struct fake_gw *fake_gw_start(const struct fake_gw_cfg *cfg)
 
 int fake_gw_port(const struct fake_gw *g) { return g->port; }
 long long fake_gw_requests(const struct fake_gw *g) { return atomic_load(&((struct fake_gw *)g)->requests); }
+long long fake_gw_cancels(const struct fake_gw *g) { return atomic_load(&((struct fake_gw *)g)->cancels); }
 
 void fake_gw_stop(struct fake_gw *g)
 {

@@ -22,6 +22,7 @@ struct fake_gw;
 struct fake_gw *fake_gw_start(const struct fake_gw_cfg *cfg);
 int fake_gw_port(const struct fake_gw *g);
 long long fake_gw_requests(const struct fake_gw *g);   /* generate requests seen */
+long long fake_gw_cancels(const struct fake_gw *g);    /* WS cancel messages that stopped a stream */
 void fake_gw_stop(struct fake_gw *g);                  /* joins the thread, frees */
 
 #endif

@@ -198,6 +198,34 @@ static void test_rejections_and_merges(void)
     fake_gw_stop(g);
 }
 
+static void test_timeouts_cancel(void)
+{
+    struct fake_gw_cfg fc = { .step_ms = 10, .tokens_per_step = 1 };
+    struct fake_gw *g = fake_gw_start(&fc);
+    CHECK(g != NULL);
+    if (!g) return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake_gw_port(g));
+    struct bench_cfg c;
+    struct bench_result res;
+    struct err e = { 0 };
+    base_cfg(&c, url, BENCH_MODE_WS);
+    c.arr.profile = ARRIVAL_CLOSED;
+    c.concurrency = 3;
+    c.arr.requests_max = 3;
+    c.arr.max_tokens = 100000;          /* ~17 minutes of tokens: only the timeout ends them */
+    c.timeout_s = 0.4;
+    CHECK_EQ(bench_run(&c, &res, &e), 0);
+    check_consistent(&res, -1);
+    CHECK_EQ(res.st.errors, 3);
+    CHECK(res.st.n_codes == 1 && !strcmp(res.st.codes[0].code, "timeout"));
+    CHECK(res.st.tokens > 0);
+    for (int i = 0; i < 20 && fake_gw_cancels(g) < 3; i++) usleep(20000);
+    CHECK_EQ(fake_gw_cancels(g), 3);    /* the gateway was told to stop decoding them */
+    bench_result_deinit(&res);
+    fake_gw_stop(g);
+}
+
 static void test_unreachable(void)
 {
     struct bench_cfg c;
@@ -480,6 +508,7 @@ int main(void)
     TEST_RUN(test_profiles_fake);
     TEST_RUN(test_index_gap_caught);
     TEST_RUN(test_rejections_and_merges);
+    TEST_RUN(test_timeouts_cancel);
     TEST_RUN(test_unreachable);
     TEST_RUN(test_profiles_llmq_up);
     TEST_MAIN_END();
