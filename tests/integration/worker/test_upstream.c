@@ -12,7 +12,10 @@
 #include "redis_harness.h"
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -515,7 +518,7 @@ static void test_upstream_errors(void)
     CHECK(st >= 500);
     CHECK(strstr(b.data ? b.data : "", "\"error\"") != NULL);
     CHECK(log_has(&wk_c, "upstream: HTTP 401", NULL));
-    fprintf(stderr, "401 upstream: answer %ld in %lld ms: %s", st, harness_now_ms() - t0,
+    fprintf(stderr, "401 upstream: answer %ld in %lld ms: %s\n", st, harness_now_ms() - t0,
             b.data ? b.data : "");
     proc_stop(&wk_c);
 
@@ -532,8 +535,31 @@ static void test_upstream_errors(void)
     CHECK(strstr(b.data ? b.data : "", "\"error\"") != NULL);
     CHECK(dt < 5000);
     CHECK(log_has(&wk_c, "upstream: ", "connect"));
-    fprintf(stderr, "unreachable upstream: job failed in %lld ms: %s", dt, b.data ? b.data : "");
+    fprintf(stderr, "unreachable upstream: job failed in %lld ms: %s\n", dt, b.data ? b.data : "");
     proc_stop(&wk_c);
+
+    /* An upstream that accepts the connection and never answers: the step gives up after
+     * LLMQ_UPSTREAM_TIMEOUT_MS (the kernel completes the handshake from the backlog). */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(ls, 8) == 0 &&
+          getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
+    char url_silent[64];
+    snprintf(url_silent, sizeof(url_silent), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    wk_args[5] = url_silent;
+    wk_args[11] = "wc3";
+    setenv("LLMQ_UPSTREAM_TIMEOUT_MS", "300", 1);
+    CHECK(proc_start(&wk_c, "wk_c3", wk_args, 0) == 0);
+    unsetenv("LLMQ_UPSTREAM_TIMEOUT_MS");
+    t0 = harness_now_ms();
+    st = post(gw_c.port, "/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":4}", &b, 0);
+    dt = harness_now_ms() - t0;
+    CHECK(st >= 500);
+    CHECK(log_has(&wk_c, "upstream: no token within 300 ms", NULL));
+    fprintf(stderr, "silent upstream: job failed in %lld ms\n", dt);
+    proc_stop(&wk_c);
+    close(ls);
     proc_stop(&gw_c);
     buf_deinit(&b);
 }
