@@ -150,12 +150,12 @@ int main(int argc, char **argv)
         { "up-state", CFG_STR, &up_state, "read --url and the cost targets from `llmq up`'s state file (default when --url is unset: llmq up's default state file)" },
         { "workers", CFG_DOUBLE, &workers_hint, "cost: worker count when the platform exports none" },
         { "prices", CFG_STR, &prices_path, "cost: file of gpu_hour, vcpu_hour, redis_mops = N" },
-        { "price-gpu-hour", CFG_DOUBLE, &price_gpu, "cost: USD per GPU-hour [2.00]" },
-        { "price-vcpu-hour", CFG_DOUBLE, &price_vcpu, "cost: USD per vCPU-hour [0.04]" },
-        { "price-redis-mops", CFG_DOUBLE, &price_redis, "cost: USD per million Redis ops [0.20]" },
+        { "price-gpu-hour", CFG_DOUBLE, &price_gpu, "cost: USD per GPU-hour (-1: from --prices, else 2.00)" },
+        { "price-vcpu-hour", CFG_DOUBLE, &price_vcpu, "cost: USD per vCPU-hour (-1: from --prices, else 0.04)" },
+        { "price-redis-mops", CFG_DOUBLE, &price_redis, "cost: USD per million Redis ops (-1: from --prices, else 0.20)" },
         { "progress", CFG_BOOL, &progress, "live progress line on stderr" },
         { "quiet", CFG_BOOL, &quiet, "no summary on stdout" },
-        { NULL },
+        { .name = NULL },
     };
     struct err e = { 0 };
     struct trace tr = { 0 };

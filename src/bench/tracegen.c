@@ -70,7 +70,7 @@ int main(int argc, char **argv)
         { "rate", CFG_DOUBLE, &rate, "mean requests per second" },
         { "seed", CFG_INT, &seed, "random seed" },
         { "out", CFG_STR, &out, "output file (default stdout)" },
-        { NULL },
+        { .name = NULL },
     };
     struct err e = { 0 };
     int rc = cfg_parse(opts, argc, argv, 1, "usage: llmq-tracegen [options]\nWrites a synthetic "
