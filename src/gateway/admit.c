@@ -69,6 +69,7 @@ struct enqueue { /* privdata of the creation round trip */
     struct buf req; /* owned: normalised job JSON */
     char tp[64];
     int idem; /* waiting for SET NX GET */
+    int lane; /* enum keys_lane of the request's priority */
 };
 
 static struct stream *find_serial(struct gateway *gw, const char *rid, uint64_t serial)
@@ -121,8 +122,13 @@ static int send_job(struct gateway *gw, struct enqueue *q, struct stream *s)
     hlen[13] = q->req.len;
     if (rconn_command_argv(gw->cmd, NULL, NULL, NH, hset, hlen) < 0) return -1;
     rconn_command(gw->cmd, NULL, NULL, "EXPIRE %s 86400", job);
-    const char *xadd[] = {"XADD", gw->jobs_key, "*",  "id",  q->rid,   "gw",  gw->id,
-                          "req",  q->req.data,  "tp", q->tp, "enq_us", enq_us};
+    const char *xadd[] = {"XADD",      gw->lanes[q->lane].key,
+                          "*",         "id",
+                          q->rid,      "gw",
+                          gw->id,      "req",
+                          q->req.data, "tp",
+                          q->tp,       "enq_us",
+                          enq_us};
     enum { NX = sizeof(xadd) / sizeof(xadd[0]) };
     size_t xlen[NX];
     for (int i = 0; i < NX; i++)
@@ -177,6 +183,7 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
     q->serial = s->serial;
     snprintf(q->rid, sizeof(q->rid), "%s", s->rid);
     if (traceparent) snprintf(q->tp, sizeof(q->tp), "%s", traceparent);
+    q->lane = (int)keys_lane_of(r->priority);
     buf_init(&q->req);
     uint64_t deadline_us = 0;
     if (r->timeout_ms > 0) {
@@ -299,10 +306,12 @@ static long long reply_int(const redisReply *r)
     return -1;
 }
 
+/* XINFO GROUPS of one lane: its "workers" group's lag, pending and entries-read. */
 static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct gateway *gw = priv;
+    struct gw_lane *l = priv;
     redisReply *rep = reply;
+    l->have_group = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY) return;
     for (size_t g = 0; g < rep->elements; g++) {
         redisReply *grp = rep->element[g];
@@ -313,7 +322,7 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
             redisReply *k = grp->element[i], *v = grp->element[i + 1];
             if (k->type != REDIS_REPLY_STRING) continue;
             if (!strcmp(k->str, "name"))
-                ours = v->type == REDIS_REPLY_STRING && !strcmp(v->str, "workers");
+                ours = v->type == REDIS_REPLY_STRING && !strcmp(v->str, KEYS_GROUP);
             else if (!strcmp(k->str, "lag"))
                 lag = v->type == REDIS_REPLY_NIL ? -1 : reply_int(v);
             else if (!strcmp(k->str, "pending"))
@@ -322,42 +331,56 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
                 entries_read = reply_int(v);
         }
         if (!ours) continue;
-        uint64_t now = clock_mono_us();
         if (entries_read >= 0) {
-            if (gw->poll_prev_us && gw->entries_read_prev >= 0 &&
-                entries_read >= gw->entries_read_prev) {
-                double dt = (double)(now - gw->poll_prev_us) / 1e6;
-                if (dt > 0) {
-                    double rate = (double)(entries_read - gw->entries_read_prev) / dt;
-                    gw->drain_rate = gw->drain_rate > 0 ? 0.8 * gw->drain_rate + 0.2 * rate : rate;
-                }
-            }
-            gw->entries_read_prev = entries_read;
-            gw->poll_prev_us = now;
+            if (l->entries_read_prev >= 0 && entries_read >= l->entries_read_prev)
+                l->gw->poll_read_delta += (double)(entries_read - l->entries_read_prev);
+            l->entries_read_prev = entries_read;
         }
-        if (pending >= 0) gw->queue_pending = pending;
-        gw->xinfo_lag = lag; /* nil after XDELs: on_xlen estimates it from XLEN - pending */
-        gw->have_group = 1;
+        l->pending = pending >= 0 ? pending : 0;
+        l->xinfo_lag = lag; /* nil after XDELs: on_xlen estimates it from XLEN - pending */
+        l->have_group = 1;
     }
 }
 
+/* XLEN of one lane; the last lane's reply (pipelined in lane order) updates the sums. */
 static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct gateway *gw = priv;
+    struct gw_lane *l = priv;
+    struct gateway *gw = l->gw;
     redisReply *rep = reply;
+    if (rep && rep->type == REDIS_REPLY_INTEGER) {
+        l->depth = rep->integer;
+        /* Without a group (no worker started yet) every entry is lag. Workers XDEL finished
+         * entries, so XLEN - pending is the undelivered backlog when Redis cannot say. */
+        if (!l->have_group)
+            l->lag = rep->integer;
+        else if (l->xinfo_lag >= 0)
+            l->lag = l->xinfo_lag;
+        else
+            l->lag = rep->integer > l->pending ? rep->integer - l->pending : 0;
+    }
+    if (l->index != KEYS_LANES - 1) return;
     gw->poll_inflight = 0;
-    if (!rep || rep->type != REDIS_REPLY_INTEGER) return;
-    gw->queue_depth = rep->integer;
-    /* Without a group (no worker started yet) every entry is lag. Workers XDEL finished
-     * entries, so XLEN - pending is the undelivered backlog when Redis cannot say. */
-    if (!gw->have_group)
-        gw->queue_lag = rep->integer;
-    else if (gw->xinfo_lag >= 0)
-        gw->queue_lag = gw->xinfo_lag;
-    else
-        gw->queue_lag = rep->integer > gw->queue_pending ? rep->integer - gw->queue_pending : 0;
-    gw->have_group = 0;
+    if (!rep) return; /* connection lost: keep the last sums */
+    long long depth = 0, lag = 0, pending = 0;
+    for (int i = 0; i < KEYS_LANES; i++) {
+        depth += gw->lanes[i].depth;
+        lag += gw->lanes[i].lag;
+        pending += gw->lanes[i].have_group ? gw->lanes[i].pending : 0;
+    }
+    gw->queue_depth = depth;
+    gw->queue_lag = lag;
+    gw->queue_pending = pending;
     gw->admitted_since_poll = 0;
+    /* Drain rate: jobs delivered per second over every lane (EWMA over polls). */
+    uint64_t now = clock_mono_us();
+    if (gw->poll_prev_us && now > gw->poll_prev_us) {
+        double dt = (double)(now - gw->poll_prev_us) / 1e6;
+        double rate = gw->poll_read_delta / dt;
+        gw->drain_rate = gw->drain_rate > 0 ? 0.8 * gw->drain_rate + 0.2 * rate : rate;
+    }
+    gw->poll_prev_us = now;
+    gw->poll_read_delta = 0;
 }
 
 void admit_poll(struct gateway *gw)
@@ -375,6 +398,11 @@ void admit_poll(struct gateway *gw)
     gw->finished_since = 0;
     gw->finish_prev_us = now;
     if (gw->poll_inflight || !rconn_connected(gw->cmd)) return;
-    if (rconn_command(gw->cmd, on_xinfo, gw, "XINFO GROUPS %s", gw->jobs_key) < 0) return;
-    if (rconn_command(gw->cmd, on_xlen, gw, "XLEN %s", gw->jobs_key) == 0) gw->poll_inflight = 1;
+    /* Per lane, pipelined in lane order: XINFO GROUPS + XLEN; the last XLEN sums them. */
+    for (int i = 0; i < KEYS_LANES; i++) {
+        struct gw_lane *l = &gw->lanes[i];
+        if (rconn_command(gw->cmd, on_xinfo, l, "XINFO GROUPS %s", l->key) < 0) return;
+        if (rconn_command(gw->cmd, on_xlen, l, "XLEN %s", l->key) < 0) return;
+    }
+    gw->poll_inflight = 1;
 }

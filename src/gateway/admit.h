@@ -2,7 +2,9 @@
  * trip): per-key rate limit (429), draining or Redis down (503), stream cap and queue bound
  * (503 overloaded) with a Retry-After computed from the backlog and the measured drain
  * rate. Admitted requests become one pipelined HSET + EXPIRE + XADD (after SET NX for an
- * Idempotency-Key). The queue is polled (XINFO GROUPS + XLEN) every 100 ms, not per request. */
+ * Idempotency-Key); the XADD goes to the stream of the request's priority lane (queue/keys.h).
+ * The queue is polled (XINFO GROUPS + XLEN of every lane, summed) every 100 ms, not per
+ * request. */
 #ifndef LLMQ_GATEWAY_ADMIT_H
 #define LLMQ_GATEWAY_ADMIT_H
 

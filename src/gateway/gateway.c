@@ -112,6 +112,16 @@ static void on_render(struct metrics *m, void *ud)
     metric_set(gw->m_depth, (double)gw->queue_depth);
     metric_set(gw->m_lag, (double)(gw->queue_lag + gw->admitted_since_poll));
     metric_set(gw->m_backlog, (double)gw->backlog_tokens);
+    for (int i = 0; i < KEYS_LANES; i++) { /* the same, per priority lane (as last polled) */
+        char lab[32];
+        snprintf(lab, sizeof(lab), "lane=\"%s\"", keys_lane_name(i));
+        metric_set(metrics_gauge(m, "llmq_queue_lane_depth",
+                                 "entries in the job stream of one priority lane (XLEN)", lab),
+                   (double)gw->lanes[i].depth);
+        metric_set(metrics_gauge(m, "llmq_queue_lane_lag",
+                                 "jobs of one priority lane not yet delivered to a worker", lab),
+                   (double)gw->lanes[i].lag);
+    }
     metric_set(gw->m_drain_rate, gw->drain_rate);
     metric_set(gw->m_redis_up, rconn_connected(gw->cmd) && gw->subscribed ? 1 : 0);
     metric_set(gw->m_cut, (double)gw->c.streams_cut);
@@ -154,7 +164,8 @@ static void metrics_setup(struct gateway *gw)
     gw->m_open = metrics_gauge(m, "llmq_open_streams",
                                "open client streams (SSE, JSON, WebSocket requests)", NULL);
     gw->m_conns = metrics_gauge(m, "llmq_open_connections", "open client connections", NULL);
-    gw->m_depth = metrics_gauge(m, "llmq_queue_depth", "entries in the job stream (XLEN)", NULL);
+    gw->m_depth = metrics_gauge(m, "llmq_queue_depth",
+                                "entries in the job streams (XLEN, all priority lanes)", NULL);
     gw->m_lag =
         metrics_gauge(m, "llmq_queue_lag",
                       "jobs not yet delivered to a worker (+ own admissions since the poll)", NULL);
@@ -285,8 +296,12 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     uv_signal_init(loop, &gw->sigint);
     gw->tick.data = gw->flush.data = gw->sigterm.data = gw->sigint.data = gw;
     gw->cfg = *cfg;
-    gw->entries_read_prev = -1;
-    gw->xinfo_lag = -1;
+    for (int i = 0; i < KEYS_LANES; i++) {
+        gw->lanes[i].gw = gw;
+        gw->lanes[i].index = i;
+        gw->lanes[i].entries_read_prev = -1;
+        gw->lanes[i].xinfo_lag = -1;
+    }
     buf_init(&gw->models_json);
     if (cfg->id && *cfg->id) {
         if (!keys_id_valid(cfg->id, strlen(cfg->id)))
@@ -300,6 +315,8 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     if (keys_init(&gw->keys, cfg->prefix) < 0)
         return err_set(e, -EINVAL, "prefix: at most 64 bytes, no spaces");
     keys_jobs(&gw->keys, gw->jobs_key);
+    for (int i = 0; i < KEYS_LANES; i++)
+        keys_lane(&gw->keys, i, gw->lanes[i].key);
     keys_cancel(&gw->keys, gw->cancel_key);
     keys_gw(&gw->keys, gw->id, gw->gw_channel);
     if (cfg->max_body_bytes < 1024) return err_set(e, -EINVAL, "max-body-bytes: must be >= 1024");

@@ -102,16 +102,23 @@ struct gateway {
     struct auth auth;
     struct limiter limiter;
 
-    /* backpressure (admit.c) */
+    /* backpressure (admit.c): sums over the priority lanes */
     long long queue_lag, queue_depth, queue_pending;
     long long admitted_since_poll;
-    long long xinfo_lag;      /* last XINFO lag, -1 when Redis reported nil */
-    int have_group;           /* the last poll saw the "workers" group */
     long long backlog_tokens; /* prompt + max_tokens estimate of this gateway's waiting jobs */
-    double drain_rate;        /* jobs/s delivered to workers (EWMA) */
-    long long entries_read_prev;
+    double drain_rate;        /* jobs/s delivered to workers (EWMA, all lanes) */
     uint64_t poll_prev_us;
+    double poll_read_delta; /* entries read by the group since the last rate update */
     int poll_inflight;
+    struct gw_lane { /* one job stream per priority lane (queue/keys.h), polled each 100 ms */
+        struct gateway *gw;
+        int index;
+        char key[KEYS_MAX]; /* P jobs:high, P jobs, P jobs:low */
+        long long depth, lag, pending;
+        long long xinfo_lag; /* last XINFO lag, -1 when Redis reported nil */
+        int have_group;      /* the last poll saw the "workers" group */
+        long long entries_read_prev;
+    } lanes[KEYS_LANES];
     double stream_finish_rate; /* streams/s finished here (EWMA) */
     uint64_t finished_since;
     uint64_t finish_prev_us;

@@ -48,6 +48,24 @@ int keys_jobs(const struct keys *k, char *out)
 {
     return plain(k, "jobs", out);
 }
+enum keys_lane keys_lane_of(long long priority)
+{
+    return priority > 0 ? KEYS_LANE_HIGH : priority < 0 ? KEYS_LANE_LOW : KEYS_LANE_NORMAL;
+}
+int keys_lane(const struct keys *k, int lane, char *out)
+{
+    static const char *const names[KEYS_LANES] = {"jobs:high", "jobs", "jobs:low"};
+    if (lane < 0 || lane >= KEYS_LANES) {
+        out[0] = 0;
+        return -EINVAL;
+    }
+    return plain(k, names[lane], out);
+}
+const char *keys_lane_name(int lane)
+{
+    static const char *const names[KEYS_LANES] = {"high", "normal", "low"};
+    return lane >= 0 && lane < KEYS_LANES ? names[lane] : "?";
+}
 int keys_dlq(const struct keys *k, char *out)
 {
     return plain(k, "dlq", out);

@@ -37,7 +37,23 @@ int keys_worker(const struct keys *k, const char *worker_id, char *out); /* P wo
  * 1..256 bytes without control bytes (else -EINVAL). */
 int keys_idem(const struct keys *k, const char *key_id, const char *idem_key, char *out);
 
-/* Names that are not keys: the consumer group of P jobs. */
+/* Priority lanes (docs/QUEUE.md "Lanes"): one job stream per lane, same consumer group on
+ * each. Workers serve them in this order (KEYS_LANE_HIGH first). The normal lane is P jobs,
+ * so tools that only know P jobs keep seeing every job of priority 0. */
+enum keys_lane {
+    KEYS_LANE_HIGH = 0, /* P jobs:high: priority > 0 */
+    KEYS_LANE_NORMAL,   /* P jobs:      priority 0 (and every job of older gateways) */
+    KEYS_LANE_LOW,      /* P jobs:low:  priority < 0 */
+    KEYS_LANES
+};
+/* The lane of a request's priority. */
+enum keys_lane keys_lane_of(long long priority);
+/* Stream of lane (KEYS_LANE_NORMAL = keys_jobs). -EINVAL for a lane out of range. */
+int keys_lane(const struct keys *k, int lane, char *out);
+/* "high", "normal", "low" (metrics labels, logs); "?" out of range. */
+const char *keys_lane_name(int lane);
+
+/* Names that are not keys: the consumer group of every lane stream. */
 #define KEYS_GROUP "workers"
 
 #endif

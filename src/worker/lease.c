@@ -1,5 +1,6 @@
 /* lease.c -- the once-a-second duties: refresh the lease of every job held (XCLAIM .. 0
- * <ids> JUSTID resets their idle time without counting a delivery), take over jobs whose
+ * <ids> JUSTID resets their idle time without counting a delivery; one per priority lane
+ * that holds any of them), take over jobs whose
  * lease expired (pull_autoclaim), and the heartbeat P worker:<id> (PX 3000) + P workers. */
 #include "worker/worker.h"
 #include "common/clock.h"
@@ -13,18 +14,21 @@
 static void refresh_leases(struct worker *w)
 {
     if (!w->n_slots) return;
-    int n = 0, cap = 6 + w->n_slots;
+    int cap = 6 + w->n_slots;
     const char **argv = xmalloc((size_t)cap * sizeof(*argv));
-    char idle[8] = "0";
-    argv[n++] = "XCLAIM";
-    argv[n++] = w->jobs_key;
-    argv[n++] = KEYS_GROUP;
-    argv[n++] = w->cfg.id;
-    argv[n++] = idle;
-    for (struct slot *s = w->slots; s; s = s->next)
-        argv[n++] = s->entry;
-    argv[n++] = "JUSTID";
-    rconn_command_argv(w->cmd, NULL, NULL, n, argv, NULL);
+    for (int lane = 0; lane < KEYS_LANES; lane++) {
+        int n = 0;
+        argv[n++] = "XCLAIM";
+        argv[n++] = w->lanes[lane].key;
+        argv[n++] = KEYS_GROUP;
+        argv[n++] = w->cfg.id;
+        argv[n++] = "0";
+        for (struct slot *s = w->slots; s; s = s->next)
+            if (s->lane == lane) argv[n++] = s->entry;
+        if (n == 5) continue; /* nothing held in this lane */
+        argv[n++] = "JUSTID";
+        rconn_command_argv(w->cmd, NULL, NULL, n, argv, NULL);
+    }
     free(argv);
 }
 
@@ -67,7 +71,8 @@ void lease_heartbeat(struct worker *w)
 
 static void on_consumers(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct worker *w = priv;
+    struct lane *l = priv;
+    struct worker *w = l->w;
     redisReply *r = reply;
     if (!r || r->type != REDIS_REPLY_ARRAY || w->stopping) return;
     for (size_t i = 0; i < r->elements; i++) {
@@ -85,10 +90,10 @@ static void on_consumers(redisAsyncContext *ac, void *reply, void *priv)
                 idle = val->integer;
         }
         if (name && pending == 0 && idle > CONSUMER_GONE_MS && strcmp(name, w->cfg.id)) {
-            log_info("removing consumer %s from group %s (idle %lld s, nothing pending)", name,
-                     KEYS_GROUP, idle / 1000);
-            rconn_command(w->cmd, NULL, NULL, "XGROUP DELCONSUMER %s %s %s", w->jobs_key,
-                          KEYS_GROUP, name);
+            log_info("removing consumer %s from group %s of %s (idle %lld s, nothing pending)",
+                     name, KEYS_GROUP, l->key, idle / 1000);
+            rconn_command(w->cmd, NULL, NULL, "XGROUP DELCONSUMER %s %s %s", l->key, KEYS_GROUP,
+                          name);
         }
     }
 }
@@ -101,6 +106,10 @@ void lease_tick(struct worker *w)
     refresh_leases(w);
     pull_autoclaim(w);
     lease_heartbeat(w);
-    if (++ticks % CONSUMER_SWEEP_TICKS == 0)
-        rconn_command(w->cmd, on_consumers, w, "XINFO CONSUMERS %s %s", w->jobs_key, KEYS_GROUP);
+    if (++ticks % CONSUMER_SWEEP_TICKS == 0) {
+        pull_lanes_init(w);
+        for (int i = 0; i < KEYS_LANES; i++)
+            rconn_command(w->cmd, on_consumers, &w->lanes[i], "XINFO CONSUMERS %s %s",
+                          w->lanes[i].key, KEYS_GROUP);
+    }
 }

@@ -297,8 +297,8 @@ void publish_finish(struct worker *w, struct slot *s, const char *outcome,
         hl[i] = strlen(hv[i]);
     rconn_command_argv(w->cmd, NULL, NULL, 18, hv, hl);
     rconn_command(w->cmd, NULL, NULL, "EXPIRE %s 3600", key);
-    rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", w->jobs_key, KEYS_GROUP, s->entry);
-    rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", w->jobs_key, s->entry);
+    rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", slot_stream(s), KEYS_GROUP, s->entry);
+    rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", slot_stream(s), s->entry);
 
     if (!strcmp(outcome, "done"))
         metric_add(w->m_jobs_done, 1);
@@ -340,7 +340,7 @@ void publish_handback(struct worker *w, struct slot *s)
      * its next tick instead of after the lease. */
     rconn_command(w->cmd, NULL, NULL, "HSET %s state queued", key);
     rconn_command(w->cmd, NULL, NULL, "HINCRBY %s attempts -1", key);
-    rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", w->jobs_key,
+    rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", slot_stream(s),
                   KEYS_GROUP, w->cfg.id, s->entry, w->cfg.lease_ms * 100);
     metric_add(w->m_jobs_handed_back, 1);
     log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "handed back to the queue (drain)");

@@ -1,5 +1,6 @@
 /* pull.c -- taking jobs: XGROUP CREATE, XREADGROUP (only while slots are free, on its own
- * connection because it blocks), XAUTOCLAIM takeover of jobs whose lease expired, and the
+ * connection because it blocks), XAUTOCLAIM takeover of jobs whose lease expired, all over the
+ * priority lanes (high first: docs/QUEUE.md "Lanes"), and the
  * delivery checks of docs/QUEUE.md (attempts, state, deadline, DLQ) before a job joins the
  * batch. Cancel messages arrive here too (they need the slot list). */
 #include "worker/worker.h"
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PULL_BLOCK_MS 1000 /* < rconn ping timeout, so the pull connection stays "alive" */
+/* ms; < rconn ping timeout, so the pull connection stays "alive" */
+#define PULL_BLOCK_MS_STR "1000"
 
 /* ---------------------------------------------------------------- slots */
 
@@ -22,11 +24,22 @@ struct slot *slot_find(struct worker *w, const char *id, size_t len)
     return NULL;
 }
 
-static struct slot *slot_find_entry(struct worker *w, const char *entry)
+static struct slot *slot_find_entry(struct worker *w, int lane, const char *entry)
 {
     for (struct slot *s = w->slots; s; s = s->next)
-        if (!strcmp(s->entry, entry)) return s;
+        if (s->lane == lane && !strcmp(s->entry, entry)) return s;
     return NULL;
+}
+
+void pull_lanes_init(struct worker *w)
+{
+    if (w->lanes[0].w) return;
+    for (int i = 0; i < KEYS_LANES; i++) {
+        w->lanes[i].w = w;
+        w->lanes[i].index = i;
+        keys_lane(&w->keys, i, w->lanes[i].key);
+        snprintf(w->lanes[i].claim_cursor, sizeof(w->lanes[i].claim_cursor), "0-0");
+    }
 }
 
 void slot_release(struct worker *w, struct slot *s)
@@ -66,10 +79,11 @@ static uint64_t parse_u64(const redisReply *r)
 }
 
 /* Acknowledges and deletes an entry we will never run (skipped, malformed). */
-static void ack_del(struct worker *w, const char *entry)
+static void ack_del(struct worker *w, int lane, const char *entry)
 {
-    rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", w->jobs_key, KEYS_GROUP, entry);
-    rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", w->jobs_key, entry);
+    const char *key = w->lanes[lane].key;
+    rconn_command(w->cmd, NULL, NULL, "XACK %s %s %s", key, KEYS_GROUP, entry);
+    rconn_command(w->cmd, NULL, NULL, "XDEL %s %s", key, entry);
 }
 
 /* ---------------------------------------------------------------- delivery checks */
@@ -122,7 +136,7 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
             log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery",
                     st->str);
             metric_add(w->m_jobs_skipped, 1);
-            ack_del(w, s->entry);
+            ack_del(w, s->lane, s->entry);
             slot_release(w, s);
             return;
         }
@@ -186,8 +200,8 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
     batch_join(&w->batch, s);
 }
 
-/* One stream entry delivered by XREADGROUP or XAUTOCLAIM. */
-static void deliver(struct worker *w, const redisReply *ent)
+/* One stream entry of lane delivered by XREADGROUP or XAUTOCLAIM. */
+static void deliver(struct worker *w, int lane, const redisReply *ent)
 {
     if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
         ent->element[0]->type != REDIS_REPLY_STRING)
@@ -195,9 +209,9 @@ static void deliver(struct worker *w, const redisReply *ent)
     const char *entry = ent->element[0]->str;
     const redisReply *kv = ent->element[1];
     if (strlen(entry) >= sizeof(((struct slot *)0)->entry)) return;
-    if (slot_find_entry(w, entry)) return; /* ours already (our own lease lapsed) */
-    if (kv->type != REDIS_REPLY_ARRAY) {   /* deleted meanwhile */
-        ack_del(w, entry);
+    if (slot_find_entry(w, lane, entry)) return; /* ours already (our own lease lapsed) */
+    if (kv->type != REDIS_REPLY_ARRAY) {         /* deleted meanwhile */
+        ack_del(w, lane, entry);
         return;
     }
     const redisReply *id = field(kv, "id"), *gw = field(kv, "gw"), *req = field(kv, "req");
@@ -207,15 +221,16 @@ static void deliver(struct worker *w, const redisReply *ent)
         log_error("malformed job entry %s (needs valid id, gw, req): dead-lettering it", entry);
         rconn_command(w->cmd, NULL, NULL, "XADD %s * entry %s error %s", w->dlq_key, entry,
                       "malformed entry: needs valid id, gw, req");
-        ack_del(w, entry);
+        ack_del(w, lane, entry);
         metric_add(w->m_jobs_dlq, 1);
         return;
     }
-    if (w->draining) {
-        /* Not started, not ours to keep: make it claimable by a peer at once. */
-        rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID", w->jobs_key,
-                      KEYS_GROUP, w->cfg.id, entry, w->cfg.lease_ms * 100);
-        metric_add(w->m_jobs_handed_back, 1);
+    if (w->draining || w->n_slots >= w->max_batch) {
+        /* Not started, not ours to keep (draining, or a read over several lanes returned
+         * more than the free slots): make it claimable by a peer (or us) at once. */
+        rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID",
+                      w->lanes[lane].key, KEYS_GROUP, w->cfg.id, entry, w->cfg.lease_ms * 100);
+        if (w->draining) metric_add(w->m_jobs_handed_back, 1);
         return;
     }
     struct slot *s = xcalloc(1, sizeof(*s));
@@ -223,6 +238,7 @@ static void deliver(struct worker *w, const redisReply *ent)
     memcpy(s->id, id->str, id->len);
     memcpy(s->gw, gw->str, gw->len);
     snprintf(s->entry, sizeof(s->entry), "%s", entry);
+    s->lane = lane;
     s->req_json = xstrndup(req->str, req->len);
     s->req_len = req->len;
     job_request_init(&s->req);
@@ -259,21 +275,33 @@ static void on_pull_retry(uv_timer_t *t)
 
 static void on_group(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct worker *w = priv;
+    struct lane *l = priv;
     redisReply *r = reply;
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9))
-        log_error("XGROUP CREATE %s %s: %s", w->jobs_key, KEYS_GROUP, r->str);
-    pull_maybe(w);
+        log_error("XGROUP CREATE %s %s: %s", l->key, KEYS_GROUP, r->str);
+    if (l->index == KEYS_LANES - 1) pull_maybe(l->w); /* the last of the pipelined creates */
 }
 
-static void create_group(struct worker *w)
+static void create_groups(struct worker *w)
 {
-    rconn_command(w->cmd, on_group, w, "XGROUP CREATE %s %s 0 MKSTREAM", w->jobs_key, KEYS_GROUP);
+    pull_lanes_init(w);
+    for (int i = 0; i < KEYS_LANES; i++)
+        rconn_command(w->cmd, on_group, &w->lanes[i], "XGROUP CREATE %s %s 0 MKSTREAM",
+                      w->lanes[i].key, KEYS_GROUP);
 }
 
 void pull_on_connect(struct worker *w)
 {
-    create_group(w);
+    create_groups(w);
+}
+
+/* The lane of a stream name in a reply (-1 when none of ours). */
+static int lane_of_key(struct worker *w, const redisReply *name)
+{
+    if (!name || name->type != REDIS_REPLY_STRING) return -1;
+    for (int i = 0; i < KEYS_LANES; i++)
+        if (!strcmp(name->str, w->lanes[i].key)) return i;
+    return -1;
 }
 
 static void on_read(redisAsyncContext *ac, void *reply, void *priv)
@@ -285,77 +313,140 @@ static void on_read(redisAsyncContext *ac, void *reply, void *priv)
     if (!r) return; /* connection dropped: pull_maybe runs again on reconnect */
     if (r->type == REDIS_REPLY_ERROR) {
         if (!strncmp(r->str, "NOGROUP", 7))
-            create_group(w); /* stream or group gone (FLUSHALL, restart) */
+            create_groups(w); /* stream or group gone (FLUSHALL, restart) */
         else
             log_error("XREADGROUP: %s", r->str);
+        w->pull_stage = 0;
+        w->pull_got = 0;
         uv_timer_start(&w->pull_retry, on_pull_retry, 200, 0);
         return;
     }
-    /* [[stream, [entry, ...]]] or nil on timeout */
+    /* [[stream, [entry, ...]], ...] or nil (nothing, or the block timed out) */
+    int got = 0;
     if (r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *sr = r->element[i];
             if (sr->type != REDIS_REPLY_ARRAY || sr->elements < 2 ||
                 sr->element[1]->type != REDIS_REPLY_ARRAY)
                 continue;
-            for (size_t j = 0; j < sr->element[1]->elements; j++)
-                deliver(w, sr->element[1]->element[j]);
+            int lane = lane_of_key(w, sr->element[0]);
+            if (lane < 0) continue;
+            for (size_t j = 0; j < sr->element[1]->elements; j++, got++)
+                deliver(w, lane, sr->element[1]->element[j]);
         }
+    if (w->pull_stage < KEYS_LANES) { /* a non-blocking read of one lane */
+        w->pull_got += got;
+        if (++w->pull_stage == KEYS_LANES && w->pull_got) w->pull_stage = 0; /* another round */
+    } else { /* the blocking read over every lane: start again from the high lane */
+        w->pull_stage = 0;
+    }
+    if (w->pull_stage == 0) w->pull_got = 0;
     pull_maybe(w);
 }
 
+/* Slots are filled lane by lane, high first: one non-blocking XREADGROUP per lane for the
+ * slots still free; only when a whole round found nothing does the worker block on every lane
+ * at once (COUNT 1: the first job of any lane wakes it, and the next round takes the rest in
+ * lane order). */
 void pull_maybe(struct worker *w)
 {
+    pull_lanes_init(w);
     int free_slots = w->max_batch - w->n_slots;
+    if (free_slots <= 0 && !w->pull_in_flight) { /* full: the next round starts at high */
+        w->pull_stage = 0;
+        w->pull_got = 0;
+    }
     if (w->draining || w->stopping || w->pull_in_flight || free_slots <= 0 ||
         !rconn_connected(w->pull))
         return;
     if (uv_is_active((uv_handle_t *)&w->pull_retry)) return;
-    if (rconn_command(w->pull, on_read, w, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                      KEYS_GROUP, w->cfg.id, free_slots, PULL_BLOCK_MS, w->jobs_key) == 0)
-        w->pull_in_flight = 1;
+    int rc;
+    if (w->pull_stage < KEYS_LANES) {
+        rc = rconn_command(w->pull, on_read, w, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >",
+                           KEYS_GROUP, w->cfg.id, free_slots, w->lanes[w->pull_stage].key);
+    } else {
+        const char *argv[9 + 2 * KEYS_LANES];
+        int n = 0;
+        argv[n++] = "XREADGROUP";
+        argv[n++] = "GROUP";
+        argv[n++] = KEYS_GROUP;
+        argv[n++] = w->cfg.id;
+        argv[n++] = "COUNT";
+        argv[n++] = "1";
+        argv[n++] = "BLOCK";
+        argv[n++] = PULL_BLOCK_MS_STR;
+        argv[n++] = "STREAMS";
+        for (int i = 0; i < KEYS_LANES; i++)
+            argv[n++] = w->lanes[i].key;
+        for (int i = 0; i < KEYS_LANES; i++)
+            argv[n++] = ">";
+        rc = rconn_command_argv(w->pull, on_read, w, n, argv, NULL);
+    }
+    if (rc == 0) w->pull_in_flight = 1;
 }
 
 /* ---------------------------------------------------------------- XAUTOCLAIM */
 
+static void autoclaim_lane(struct worker *w, int lane);
+
 static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct worker *w = priv;
+    struct lane *l = priv;
+    struct worker *w = l->w;
     redisReply *r = reply;
-    w->claim_in_flight = 0;
-    if (!r || w->stopping) return;
+    if (!r || w->stopping) {
+        w->claim_in_flight = 0;
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         if (!strncmp(r->str, "NOGROUP", 7))
-            create_group(w);
+            create_groups(w);
         else
-            log_warn("XAUTOCLAIM: %s", r->str);
-        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
+            log_warn("XAUTOCLAIM %s: %s", l->key, r->str);
+        snprintf(l->claim_cursor, sizeof(l->claim_cursor), "0-0");
+        w->claim_in_flight = 0;
         return;
     }
     /* [next cursor, [entries], [deleted ids]] (Redis 7) */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
-    if (r->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(w->claim_cursor, sizeof(w->claim_cursor), "%s", r->element[0]->str);
-    const redisReply *ents = r->element[1];
-    if (ents->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i < ents->elements; i++) {
-        const redisReply *ent = ents->element[i];
-        if (ent->type == REDIS_REPLY_ARRAY && ent->elements >= 1 &&
-            ent->element[0]->type == REDIS_REPLY_STRING &&
-            !slot_find_entry(w, ent->element[0]->str))
-            log_info("taking over job entry %s (lease expired)", ent->element[0]->str);
-        deliver(w, ent);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(l->claim_cursor, sizeof(l->claim_cursor), "%s", r->element[0]->str);
+        const redisReply *ents = r->element[1];
+        for (size_t i = 0; ents->type == REDIS_REPLY_ARRAY && i < ents->elements; i++) {
+            const redisReply *ent = ents->element[i];
+            if (ent->type == REDIS_REPLY_ARRAY && ent->elements >= 1 &&
+                ent->element[0]->type == REDIS_REPLY_STRING &&
+                !slot_find_entry(w, l->index, ent->element[0]->str))
+                log_info("taking over job entry %s of %s (lease expired)", ent->element[0]->str,
+                         l->key);
+            deliver(w, l->index, ent);
+        }
     }
+    autoclaim_lane(w, l->index + 1); /* the next lane, with the slots still free */
+}
+
+/* XAUTOCLAIM on lane and then the lanes after it, one at a time (so no more entries come
+ * back than there are free slots); ends the chain when slots or lanes run out. */
+static void autoclaim_lane(struct worker *w, int lane)
+{
+    int free_slots = w->max_batch - w->n_slots;
+    if (lane >= KEYS_LANES || w->draining || w->stopping || free_slots <= 0) {
+        w->claim_in_flight = 0;
+        return;
+    }
+    struct lane *l = &w->lanes[lane];
+    if (rconn_command(w->cmd, on_autoclaim, l, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", l->key,
+                      KEYS_GROUP, w->cfg.id, w->cfg.lease_ms, l->claim_cursor, free_slots) == 0)
+        w->claim_in_flight = 1;
+    else
+        w->claim_in_flight = 0;
 }
 
 void pull_autoclaim(struct worker *w)
 {
-    int free_slots = w->max_batch - w->n_slots;
-    if (w->draining || w->stopping || w->claim_in_flight || free_slots <= 0) return;
-    if (!w->claim_cursor[0]) snprintf(w->claim_cursor, sizeof(w->claim_cursor), "0-0");
-    if (rconn_command(w->cmd, on_autoclaim, w, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", w->jobs_key,
-                      KEYS_GROUP, w->cfg.id, w->cfg.lease_ms, w->claim_cursor, free_slots) == 0)
-        w->claim_in_flight = 1;
+    if (w->claim_in_flight) return;
+    pull_lanes_init(w);
+    autoclaim_lane(w, KEYS_LANE_HIGH);
 }
 
 /* ---------------------------------------------------------------- cancel */

@@ -51,7 +51,8 @@ struct slot {
     struct worker *w;         /* borrowed: the worker outlives its slots */
     char id[KEYS_ID_MAX + 1]; /* request id */
     char gw[KEYS_ID_MAX + 1]; /* owning gateway */
-    char entry[48];           /* stream entry id in P jobs */
+    char entry[48];           /* stream entry id in the stream of its lane */
+    int lane;                 /* enum keys_lane: which P jobs* stream holds the entry */
     char trace_id[33];        /* from the job's traceparent; "" when none */
     char *traceparent;        /* owned; may be NULL */
     char *req_json;           /* owned: the "req" field as delivered */
@@ -141,6 +142,14 @@ struct worker {
     uv_loop_t *loop;
     struct keys keys;
     char jobs_key[KEYS_MAX], dlq_key[KEYS_MAX], cancel_key[KEYS_MAX];
+    /* One per priority lane, in service order (high, normal, low); lanes[KEYS_LANE_NORMAL].key
+     * equals jobs_key. Filled by pull_lanes_init. */
+    struct lane {
+        struct worker *w;
+        int index;
+        char key[KEYS_MAX];
+        char claim_cursor[48]; /* XAUTOCLAIM cursor of this stream */
+    } lanes[KEYS_LANES];
     char worker_key[KEYS_MAX], workers_key[KEYS_MAX];
     struct rconn *cmd;  /* commands and publishes, pipelined */
     struct rconn *pull; /* XREADGROUP BLOCK only (it would stall the pipeline) */
@@ -153,8 +162,9 @@ struct worker {
     int n_slots;        /* == length of slots: what counts against max_batch */
     int n_running;
     int pull_in_flight;
-    int claim_in_flight;
-    char claim_cursor[48];
+    int pull_stage;        /* next lane to read without blocking; KEYS_LANES = block on all */
+    int pull_got;          /* entries delivered by the non-blocking reads of this round */
+    int claim_in_flight;   /* an XAUTOCLAIM chain (lane by lane) is running */
     uv_timer_t pull_retry; /* after a NOGROUP or error: retry pulling later */
     uv_timer_t tick;       /* 1 s: lease refresh, takeover, heartbeat */
 
@@ -193,12 +203,19 @@ struct worker {
 void worker_shutdown(struct worker *w); /* close everything; loop then ends */
 
 /* ---- pull.c */
-void pull_on_connect(struct worker *w); /* XGROUP CREATE, then pull */
+void pull_lanes_init(struct worker *w); /* lane keys (idempotent) */
+void pull_on_connect(struct worker *w); /* XGROUP CREATE on every lane, then pull */
 void pull_maybe(struct worker *w);      /* issue XREADGROUP if slots are free */
 void pull_autoclaim(struct worker *w);  /* takeover of dead workers' jobs */
 void pull_cancel(struct worker *w, const char *id, size_t len);
 struct slot *slot_find(struct worker *w, const char *id, size_t len);
 void slot_release(struct worker *w, struct slot *s); /* unlink, free, pull more */
+
+/* The stream holding s's entry (XACK, XDEL, XCLAIM go there). */
+static inline const char *slot_stream(const struct slot *s)
+{
+    return s->w->lanes[s->lane].key;
+}
 
 /* ---- lease.c */
 void lease_tick(struct worker *w); /* lease refresh + heartbeat + takeover */

@@ -41,6 +41,28 @@ static void test_custom_prefix(void)
     CHECK_STR(out, strlen(out), "jobs");
 }
 
+static void test_lanes(void)
+{
+    struct keys k;
+    char out[KEYS_MAX];
+    CHECK_EQ(keys_init(&k, "t:"), 0);
+    CHECK_EQ(keys_lane(&k, KEYS_LANE_HIGH, out), 11);
+    CHECK_STR(out, strlen(out), "t:jobs:high");
+    keys_lane(&k, KEYS_LANE_NORMAL, out);
+    CHECK_STR(out, strlen(out), "t:jobs"); /* the normal lane is P jobs */
+    keys_lane(&k, KEYS_LANE_LOW, out);
+    CHECK_STR(out, strlen(out), "t:jobs:low");
+    CHECK_EQ(keys_lane(&k, KEYS_LANES, out), -EINVAL);
+    CHECK_EQ(keys_lane(&k, -1, out), -EINVAL);
+    CHECK_EQ(keys_lane_of(1), KEYS_LANE_HIGH);
+    CHECK_EQ(keys_lane_of(1000000), KEYS_LANE_HIGH);
+    CHECK_EQ(keys_lane_of(0), KEYS_LANE_NORMAL);
+    CHECK_EQ(keys_lane_of(-1), KEYS_LANE_LOW);
+    CHECK_STR(keys_lane_name(KEYS_LANE_HIGH), 4, "high");
+    CHECK_STR(keys_lane_name(KEYS_LANE_LOW), 3, "low");
+    CHECK_STR(keys_lane_name(9), 1, "?");
+}
+
 static void test_rejects(void)
 {
     struct keys k;
@@ -68,6 +90,7 @@ int main(void)
 {
     TEST_RUN(test_default_prefix);
     TEST_RUN(test_custom_prefix);
+    TEST_RUN(test_lanes);
     TEST_RUN(test_rejects);
     TEST_MAIN_END();
 }
