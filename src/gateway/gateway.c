@@ -123,6 +123,9 @@ static void on_render(struct metrics *m, void *ud)
                    (double)gw->lanes[i].lag);
     }
     metric_set(gw->m_drain_rate, gw->drain_rate);
+    metric_set(metrics_gauge(m, "llmq_queue_pending",
+                             "jobs delivered to a worker, not yet acknowledged (all lanes)", NULL),
+               (double)gw->queue_pending);
     metric_set(gw->m_redis_up, rconn_connected(gw->cmd) && gw->subscribed ? 1 : 0);
     metric_set(gw->m_cut, (double)gw->c.streams_cut);
     metric_set(gw->m_cancels, (double)gw->c.cancels_published);

@@ -215,6 +215,7 @@ static void test_order(void)
     CHECK(strstr(body, "llmq_queue_lane_lag{lane=\"high\"} 1") != NULL);
     CHECK(strstr(body, "llmq_queue_lane_lag{lane=\"low\"} 1") != NULL);
     CHECK(strstr(body, "llmq_queue_lag 4") != NULL || strstr(body, "llmq_queue_lag 5") != NULL);
+    CHECK(strstr(body, "llmq_queue_pending 1") != NULL); /* n1, running */
 
     char resp[6][4096];
     for (int i = 0; i < 6; i++) {
