@@ -12,10 +12,89 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "engine/llama/quant.h"
 
 /* ============================ context =============================================== */
+
+/* The backend a device needs, or an error saying why there is none. */
+static int device_backend(enum llama_device d, const struct backend_i **out, struct err *e)
+{
+    *out = NULL;
+    if (d == LLAMA_DEVICE_DEFAULT) {
+        const char *env = getenv("LLMQ_DEVICE");
+        if (!env || !*env || !strcmp(env, "cpu")) return 0;
+        if (strcmp(env, "cuda"))
+            return err_set(e, -EINVAL, "LLMQ_DEVICE='%.32s': expected cpu or cuda", env);
+        d = LLAMA_DEVICE_CUDA;
+    }
+    if (d == LLAMA_DEVICE_CPU) return 0;
+    if (d != LLAMA_DEVICE_CUDA) return err_set(e, -EINVAL, "unknown device %d", (int)d);
+#ifdef LLMQ_HAVE_CUDA
+    *out = backend_cuda();
+    return 0;
+#else
+    return err_set(e, LLMQ_EUNSUPPORTED, "this build has no CUDA backend (configure with -DLLMQ_CUDA=ON)");
+#endif
+}
+
+int llama_device_probe(enum llama_device d, struct err *e)
+{
+    const struct backend_i *be;
+    int rc = device_backend(d, &be, e);
+    if (rc < 0 || !be) return rc;
+    char why[256] = "";
+    if ((rc = be->probe(why, sizeof(why))) < 0) return err_set(e, rc, "%s", why);
+    return 0;
+}
+
+static void matrix_desc(struct backend_matrix *o, const struct mm_weight *w)
+{
+    *o = (struct backend_matrix){ .type = (int)w->type, .rows = w->rows, .cols = w->cols,
+                                  .data = w->data, .row_bytes = w->row_bytes };
+}
+
+/* Describes the model to the backend and lets it upload the weights. */
+static int backend_start(struct llama_ctx *c, struct err *e)
+{
+    const struct llama_model *m = c->m;
+    const struct llama_hparams *hp = &m->hp;
+    struct backend_layer *layers = xcalloc((size_t)hp->n_layer, sizeof(*layers));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const struct llama_layer *L = &m->layers[l];
+        struct backend_layer *B = &layers[l];
+        B->attn_norm = L->attn_norm;
+        B->ffn_norm = L->ffn_norm;
+        B->bq = L->bq;
+        B->bk = L->bk;
+        B->bv = L->bv;
+        matrix_desc(&B->wq, &L->wq);
+        matrix_desc(&B->wk, &L->wk);
+        matrix_desc(&B->wv, &L->wv);
+        matrix_desc(&B->wo, &L->wo);
+        matrix_desc(&B->w_gate, &L->w_gate);
+        matrix_desc(&B->w_up, &L->w_up);
+        matrix_desc(&B->w_down, &L->w_down);
+    }
+    struct backend_model bm = {
+        .n_vocab = hp->n_vocab, .n_embd = hp->n_embd, .n_layer = hp->n_layer, .n_head = hp->n_head,
+        .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .n_ff = hp->n_ff,
+        .rope_dim = hp->rope_dim, .rope_neox = hp->rope_neox, .rms_eps = hp->rms_eps,
+        .f16_act = quant_traits(GGML_TYPE_F16)->act_type == QUANT_ACT_F16R,
+        .f32_act = quant_traits(GGML_TYPE_Q8_0)->act_type == GGML_TYPE_F32,
+        .out_norm = m->out_norm, .layers = layers,
+    };
+    matrix_desc(&bm.tok_embd, &m->tok_embd);
+    matrix_desc(&bm.output, &m->output);
+    struct backend_ctx_desc d = { .batch_tokens = c->batch_tokens, .max_seqs = c->max_batch,
+                                  .ctx_len = c->ctx_len, .kv_pages = c->kv.n_pages, .kv_page = KV_PAGE };
+    char why[256] = "";
+    int rc = c->be->init(&c->be_state, &bm, &d, why, sizeof(why));
+    free(layers);
+    if (rc < 0) return err_set(e, rc, "%s", why);
+    return 0;
+}
 
 static void *try_alloc(size_t n, int *fail)
 {
@@ -39,7 +118,10 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     c->ctx_len = p->ctx_len ? p->ctx_len : hp->n_ctx_train;
     c->batch_tokens = p->batch_tokens ? p->batch_tokens : 256;
     if (c->batch_tokens < c->max_batch) c->batch_tokens = c->max_batch;
-    int threads = p->threads;
+    const struct backend_i *be;
+    if ((rc = device_backend(p->device, &be, e)) < 0) goto fail;
+    c->be = be;
+    int threads = be ? 1 : p->threads;   /* a device pass needs no compute threads */
     if (!threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
@@ -51,7 +133,8 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     }
     int kv_dim = hp->n_head_kv * hp->head_dim;
     long long kv_pos = p->kv_positions ? p->kv_positions : (long long)c->max_batch * c->ctx_len;
-    if (kv_pos > (1LL << 30) || (rc = kv_pool_init(&c->kv, hp->n_layer, kv_dim, (int)kv_pos)) < 0) {
+    if (kv_pos > (1LL << 30) ||
+        (rc = (be ? kv_pool_init_table : kv_pool_init)(&c->kv, hp->n_layer, kv_dim, (int)kv_pos)) < 0) {
         rc = err_set(e, -ENOMEM, "cannot allocate the KV cache (%lld positions x %d layers x %d)",
                      kv_pos, hp->n_layer, kv_dim);
         goto fail;
@@ -80,10 +163,16 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     if (mm_act_init(&c->act_x, (int)T, (int)E) < 0) fail = 1;
     if (mm_act_init(&c->act_att, (int)T, (int)E) < 0) fail = 1;
     if (mm_act_init(&c->act_ff, (int)T, (int)F) < 0) fail = 1;
+    if (be) {
+        int per_seq = (c->ctx_len + KV_PAGE - 1) / KV_PAGE;
+        c->pass_page_off = try_alloc(T * sizeof(int), &fail);
+        c->pass_pages = try_alloc((size_t)c->max_batch * (size_t)(per_seq > 0 ? per_seq : 1) * sizeof(int), &fail);
+    }
     if (fail) {
         rc = err_set(e, -ENOMEM, "cannot allocate buffers for %d tokens per pass", c->batch_tokens);
         goto fail;
     }
+    if (be && (rc = backend_start(c, e)) < 0) goto fail;
     *out = c;
     return 0;
 fail:
@@ -94,6 +183,9 @@ fail:
 void llama_ctx_free(struct llama_ctx *c)
 {
     if (!c) return;
+    if (c->be) c->be->free(c->be_state);
+    free(c->pass_page_off);
+    free(c->pass_pages);
     threadpool_free(c->tp);
     if (c->seqs)
         for (int i = 0; i < c->max_batch; i++) kv_seq_deinit(&c->kv, &c->seqs[i].kv);
@@ -110,6 +202,7 @@ void llama_ctx_free(struct llama_ctx *c)
 
 int llama_ctx_len(const struct llama_ctx *c) { return c->ctx_len; }
 int llama_ctx_threads(const struct llama_ctx *c) { return threadpool_size(c->tp); }
+const char *llama_ctx_device(const struct llama_ctx *c) { return c->be ? c->be->name : "cpu"; }
 const struct llama_model *llama_ctx_model(const struct llama_ctx *c) { return c->m; }
 
 int llama_seq_new(struct llama_ctx *c, struct llama_seq **out)
@@ -307,6 +400,39 @@ static void forward_pass(struct llama_ctx *c)
         memcpy(c->out_dst[j], c->logits + (size_t)j * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
 }
 
+/* The same pass on a device: the host computes the RoPE table (bit-identical to the CPU's)
+ * and flattens the page tables of the pass' sequences (a sequence's tokens are adjacent in
+ * a pass, so each table is copied once); the backend does the rest. */
+static int backend_pass(struct llama_ctx *c)
+{
+    const struct llama_model *m = c->m;
+    const struct llama_hparams *hp = &m->hp;
+    int n_pages = 0;
+    for (int t = 0; t < c->n_tok; t++) {
+        rope_angles(c->rope_cs + (size_t)t * hp->rope_dim, c->pos[t], hp, m->rope_freqs);
+        if (t > 0 && c->tseq[t] == c->tseq[t - 1]) {
+            c->pass_page_off[t] = c->pass_page_off[t - 1];
+            continue;
+        }
+        const struct kv_seq *ks = &c->tseq[t]->kv;
+        c->pass_page_off[t] = n_pages;
+        memcpy(c->pass_pages + n_pages, ks->pages, (size_t)ks->n_pages * sizeof(int));
+        n_pages += ks->n_pages;
+    }
+    struct backend_pass bp = { .n_tok = c->n_tok, .tok = c->tok, .pos = c->pos, .rope_cs = c->rope_cs,
+                               .page_off = c->pass_page_off, .pages = c->pass_pages, .n_pages = n_pages,
+                               .n_out = c->n_out, .out_tok = c->out_tok };
+    char why[256] = "";
+    int rc = c->be->forward(c->be_state, &bp, c->logits, why, sizeof(why));
+    if (rc < 0) {
+        log_error("llama: %s pass of %d tokens failed: %s", c->be->name, c->n_tok, why);
+        return rc;
+    }
+    for (int j = 0; j < c->n_out; j++)
+        memcpy(c->out_dst[j], c->logits + (size_t)j * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    return 0;
+}
+
 /* ============================ llama_eval ============================================ */
 
 int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_items)
@@ -355,7 +481,12 @@ int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_
                 off = 0;
             }
         }
-        forward_pass(c);
+        if (c->be) {
+            int rc = backend_pass(c);
+            if (rc < 0) return rc;
+        } else {
+            forward_pass(c);
+        }
         /* Advance every sequence by what this pass wrote (positions are now readable). */
         for (int t = 0; t < c->n_tok; t++)
             if (c->pos[t] + 1 > c->tseq[t]->kv.len) c->tseq[t]->kv.len = c->pos[t] + 1;

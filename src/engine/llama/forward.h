@@ -8,6 +8,7 @@
 #ifndef LLMQ_LLAMA_FORWARD_H
 #define LLMQ_LLAMA_FORWARD_H
 
+#include "engine/llama/cuda/backend.h"
 #include "engine/llama/kv.h"
 #include "engine/llama/llama.h"
 #include "engine/llama/matmul.h"
@@ -46,6 +47,12 @@ struct llama_ctx {
     float **out_dst;               /* T: where each output row is copied */
     int *item_base;                /* max_batch: each item's position before the call */
     int layer;                     /* layer the attention job works on */
+    /* A device backend (cuda/backend.h), or NULL for the CPU. The pool above then keeps
+     * only the page bookkeeping; the page contents live on the device. */
+    const struct backend_i *be;
+    void *be_state;                /* owned (be->free) */
+    int *pass_page_off;            /* owned, T: each token's page table in pass_pages */
+    int *pass_pages;               /* owned, max_batch x pages per sequence */
 };
 
 #endif

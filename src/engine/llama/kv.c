@@ -7,15 +7,15 @@
 
 #include "common/err.h"
 
-int kv_pool_init(struct kv_pool *p, int n_layer, int kv_dim, int n_positions)
+static int pool_init(struct kv_pool *p, int n_layer, int kv_dim, int n_positions, int host)
 {
     p->n_layer = n_layer;
     p->kv_dim = kv_dim;
     p->n_pages = (n_positions + KV_PAGE - 1) / KV_PAGE;
     p->page_elems = (size_t)n_layer * 2 * KV_PAGE * (size_t)kv_dim;
-    p->data = malloc((size_t)p->n_pages * p->page_elems * sizeof(uint16_t));
+    p->data = host ? malloc((size_t)p->n_pages * p->page_elems * sizeof(uint16_t)) : NULL;
     p->free_pages = malloc((size_t)p->n_pages * sizeof(int));
-    if (!p->data || !p->free_pages) {
+    if ((host && !p->data) || !p->free_pages) {
         kv_pool_deinit(p);
         return -ENOMEM;
     }
@@ -23,6 +23,16 @@ int kv_pool_init(struct kv_pool *p, int n_layer, int kv_dim, int n_positions)
     for (int i = 0; i < p->n_pages; i++) p->free_pages[i] = p->n_pages - 1 - i;
     p->n_free = p->n_pages;
     return 0;
+}
+
+int kv_pool_init(struct kv_pool *p, int n_layer, int kv_dim, int n_positions)
+{
+    return pool_init(p, n_layer, kv_dim, n_positions, 1);
+}
+
+int kv_pool_init_table(struct kv_pool *p, int n_layer, int kv_dim, int n_positions)
+{
+    return pool_init(p, n_layer, kv_dim, n_positions, 0);
 }
 
 void kv_pool_deinit(struct kv_pool *p)

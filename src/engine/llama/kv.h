@@ -15,7 +15,7 @@ struct kv_pool {
     int n_layer, kv_dim;
     int n_pages;
     size_t page_elems;         /* f16 values per page */
-    uint16_t *data;            /* owned: n_pages pages */
+    uint16_t *data;            /* owned: n_pages pages (NULL: contents live on a device) */
     int *free_pages;           /* owned stack of free page ids */
     int n_free;
 };
@@ -29,6 +29,9 @@ struct kv_seq {
 
 /* A pool holding at least n_positions positions. -ENOMEM when it cannot be allocated. */
 int kv_pool_init(struct kv_pool *p, int n_layer, int kv_dim, int n_positions);
+/* The same page bookkeeping without host storage (data = NULL): for a device backend that
+ * keeps the page contents itself. -ENOMEM. */
+int kv_pool_init_table(struct kv_pool *p, int n_layer, int kv_dim, int n_positions);
 void kv_pool_deinit(struct kv_pool *p);
 size_t kv_pool_bytes(const struct kv_pool *p);
 

@@ -57,21 +57,38 @@ size_t llama_model_weight_bytes(const struct llama_model *m);
 
 /* ---- context ----------------------------------------------------------------------- */
 
+/* Where a context computes. The CPU code is always built and is the reference; CUDA exists
+ * in builds with -DLLMQ_CUDA=ON (docs/ENGINE-CUDA.md). */
+enum llama_device {
+    LLAMA_DEVICE_DEFAULT = 0,  /* env LLMQ_DEVICE=cpu|cuda, else the CPU */
+    LLAMA_DEVICE_CPU = 1,
+    LLAMA_DEVICE_CUDA = 2,
+};
+
+/* 0 when contexts on device d can be created in this process; otherwise
+ * LLMQ_EUNSUPPORTED (this build has no such backend) or -ENODEV (no usable device), with e
+ * saying why. LLAMA_DEVICE_DEFAULT probes what the environment picks. */
+int llama_device_probe(enum llama_device d, struct err *e);
+
 struct llama_ctx_params {
     int max_batch;       /* most sequences alive at once (>= 1) */
     int ctx_len;         /* most positions per sequence; 0 = the model's n_ctx_train */
     int threads;         /* compute threads incl. the caller; 0 = online CPUs */
     int batch_tokens;    /* most tokens in one forward pass (prompt chunking); 0 = 256 */
     int kv_positions;    /* KV pool size in positions; 0 = max_batch * ctx_len */
+    enum llama_device device; /* 0 = LLAMA_DEVICE_DEFAULT (env LLMQ_DEVICE, else CPU) */
 };
 
 /* Creates a context. Every buffer a forward pass needs is allocated here, so llama_eval
- * never allocates. Errors: -EINVAL (bad params), -ENOMEM (KV pool / buffers). */
+ * never allocates. On CUDA the weights are copied to the device here (once per context).
+ * Errors: -EINVAL (bad params, bad LLMQ_DEVICE), -ENOMEM (KV pool / buffers),
+ * LLMQ_EUNSUPPORTED / -ENODEV (device asked for but not built / not present). */
 int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
                   const struct llama_ctx_params *p, struct err *e);
 void llama_ctx_free(struct llama_ctx *c);                     /* NULL is a no-op */
 int llama_ctx_len(const struct llama_ctx *c);                 /* effective ctx_len */
 int llama_ctx_threads(const struct llama_ctx *c);
+const char *llama_ctx_device(const struct llama_ctx *c);      /* "cpu" or "cuda" */
 const struct llama_model *llama_ctx_model(const struct llama_ctx *c);
 
 /* A new empty sequence (position 0). -EBUSY when max_batch sequences exist already.
@@ -96,7 +113,8 @@ struct llama_batch_item {
  * tokens of the pass (prompts are split into passes of at most batch_tokens tokens).
  * Each seq may appear at most once. Errors: -EINVAL (bad token id, duplicate seq, n_items
  * out of range), LLMQ_ETOOLARGE (a sequence would exceed ctx_len), -ENOMEM (KV pool empty);
- * on error no sequence has advanced. */
+ * on error no sequence has advanced. On a device, -EIO when the device fails mid-pass
+ * (the sequences' caches are then undefined: free them). */
 int llama_eval(struct llama_ctx *c, const struct llama_batch_item *items, int n_items);
 
 /* Convenience wrappers over llama_eval. logits: n_vocab floats (n_seqs rows for decode). */
