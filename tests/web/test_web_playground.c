@@ -2,12 +2,14 @@
  * Chromium against a real `llmq up`. playground.mjs drives the browser (playwright-core with
  * Debian's /usr/bin/chromium); this file starts and stops the platforms and checks what the
  * script saw:
- *   open: synthetic engine, no API keys -- text streams in with the shape of the same HTTP
- *         request (the page sends no seed), Stop cancels a long generation, the metrics view
- *         follows /metrics, no console errors;
+ *   open: synthetic engine, no API keys -- with the page's seed field set, text streams in
+ *         exactly as the same HTTP request returns it (an empty seed field sends none), Stop
+ *         cancels a long generation, the metrics view follows /metrics, no console errors
+ *         (the page names its icon: no /favicon.ico 404);
  *   auth: --api-keys and a deterministic engine (stories260K from shared/, else a tiny model
- *         from `llmq mkmodel`) at temperature 0 -- no key or a wrong key gives a clear message,
- *         the right key streams exactly the text /v1/completions returns.
+ *         from `llmq mkmodel`) at temperature 0 -- no key or a wrong key shows the gateway's
+ *         401 message (missing vs incorrect), the right key streams exactly the text
+ *         /v1/completions returns, and changing the key reconnects.
  * Skips with a reason when the binaries, node, chromium or tests/web/node_modules are missing.
  * LLMQ_WEB_SCREENSHOT_DIR (CTest: the build dir; else /tmp) receives web-open.png and web-auth.png. */
 #include "test.h"
@@ -48,6 +50,8 @@ static void test_open(void)
         CHECK_EQ(jint(j, "page_tokens"), 24);
         CHECK_EQ(jint(j, "http_tokens"), 24);
         CHECK_EQ(jint(j, "page_words"), jint(j, "http_words"));
+        CHECK(jtrue(j, "text_equal"));
+        CHECK(jtrue(j, "noseed_sent"));
         CHECK(jtrue(j, "dash_open_streams_seen"));
         CHECK(jint(j, "stop_tokens") > 0 && jint(j, "stop_tokens") < 4000);
         CHECK(jtrue(j, "dash_updated"));
@@ -74,7 +78,12 @@ static void test_auth(void)
     if (j) {
         CHECK(jtrue(j, "ok"));
         const char *nokey = json_string_value(json_object_get(j, "nokey_stats"));
-        CHECK(nokey && strstr(nokey, "API key"));
+        CHECK(nokey && strstr(nokey, "Missing API key"));
+        const char *bad = json_string_value(json_object_get(j, "badkey_stats"));
+        CHECK(bad && strstr(bad, "Incorrect API key"));
+        const char *rekey = json_string_value(json_object_get(j, "rekey_stats"));
+        CHECK(rekey && strstr(rekey, "Incorrect API key"));
+        CHECK(jtrue(j, "rekey_back"));
         CHECK(jtrue(j, "text_equal"));
         CHECK(jint(j, "page_tokens") > 0);
         CHECK_EQ(jint(j, "page_tokens"), jint(j, "http_tokens"));
