@@ -2,7 +2,8 @@
  * llmq-gateway and the real llmq-worker (synthetic engine, --max-batch 1, slow --step-ms).
  * With a backlog of normal jobs, a later high-priority request starts before the earlier
  * normal ones and a later low-priority one after them; a high-lane job whose worker is
- * killed is taken over by another worker from P jobs:high; --max-queue and the queue
+ * killed is taken over by another worker from P jobs:high, and one whose worker drains is
+ * handed back and finished by a peer; --max-queue and the queue
  * metrics count every lane. Clients are plain HTTP sockets; every wait is bounded. */
 #include "../worker/redis_harness.h"
 #include "test.h"
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct redis_server rs;
@@ -163,7 +165,8 @@ static pid_t start_gateway(int port, const char *prefix, const char *max_queue)
     return pid;
 }
 
-/* A worker: one sequence at a time, step_ms per token, lease 500 ms; waits until ready. */
+/* A worker: one sequence at a time, step_ms per token, lease 500 ms, drain timeout 300 ms;
+ * waits until ready. */
 static pid_t start_worker(const char *id, const char *step_ms)
 {
     char bin[1024], url[64], port[16];
@@ -171,9 +174,24 @@ static pid_t start_worker(const char *id, const char *step_ms)
     snprintf(bin, sizeof(bin), "%s/llmq-worker", bin_dir);
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rs.port);
     snprintf(port, sizeof(port), "%d", mport);
-    char *argv[] = {bin,         "--redis-url",    url,  "--id",      (char *)id,      "--engine",
-                    "synthetic", "--max-batch",    "1",  "--step-ms", (char *)step_ms, "--lease-ms",
-                    "500",       "--metrics-port", port, NULL};
+    char *argv[] = {bin,
+                    "--redis-url",
+                    url,
+                    "--id",
+                    (char *)id,
+                    "--engine",
+                    "synthetic",
+                    "--max-batch",
+                    "1",
+                    "--step-ms",
+                    (char *)step_ms,
+                    "--lease-ms",
+                    "500",
+                    "--metrics-port",
+                    port,
+                    "--drain-timeout-ms",
+                    "300",
+                    NULL};
     pid_t pid = harness_spawn(argv, log_path);
     char body[512];
     int status = 0;
@@ -274,6 +292,32 @@ static void test_takeover(void)
     if (harness_wait(b, 5000, &st) != 0) harness_kill(b);
 }
 
+/* A draining worker hands a running high-lane job back (XCLAIM IDLE on P jobs:high) and a
+ * peer finishes it; the hand-back is not counted as an attempt. */
+static void test_handback(void)
+{
+    pid_t a = start_worker("wk-c", "100");
+    int fd = submit(gw_port, "h-back", 1, 30);
+    CHECK_EQ(wait_state("h-back", "running", 3000), 0);
+    usleep(200000);
+    kill(a, SIGTERM); /* drain: 300 ms, then hand back */
+    int st = -1;
+    CHECK_EQ(harness_wait(a, 5000, &st), 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pid_t b = start_worker("wk-d", "5");
+    char resp[8192];
+    CHECK_EQ(finish(fd, resp, sizeof(resp)), 200);
+    CHECK(strstr(resp, "\"completion_tokens\":30") != NULL);
+    CHECK_EQ(wait_state("h-back", "done", 3000), 0);
+    char who[64];
+    hget("h-back", "worker", who, sizeof(who));
+    CHECK_STR(who, strlen(who), "wk-d");
+    CHECK_EQ(hget_u64("h-back", "attempts"), 1);
+    CHECK_EQ(rint_("XLEN llmq:jobs:high"), 0);
+    kill(b, SIGTERM);
+    if (harness_wait(b, 5000, &st) != 0) harness_kill(b);
+}
+
 /* --max-queue bounds the sum of the lanes (no worker on this prefix: all is lag). */
 static void test_admission(void)
 {
@@ -329,6 +373,7 @@ int main(void)
 
     TEST_RUN(test_order);
     TEST_RUN(test_takeover);
+    TEST_RUN(test_handback);
     TEST_RUN(test_admission);
 
     kill(gw, SIGTERM);
