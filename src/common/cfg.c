@@ -52,9 +52,16 @@ static int set_value(const struct cfg_opt *o, const char *v, const char *from, s
     return -EINVAL;
 }
 
+static char env_prefix[32] = "LLMQ_";
+
+void cfg_set_env_prefix(const char *prefix)
+{
+    snprintf(env_prefix, sizeof(env_prefix), "%s", prefix);
+}
+
 static void env_name(char *out, size_t cap, const char *name, const char *suffix)
 {
-    size_t n = (size_t)snprintf(out, cap, "LLMQ_");
+    size_t n = (size_t)snprintf(out, cap, "%s", env_prefix);
     for (const char *p = name; *p && n + 1 < cap; p++)
         out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
     out[n] = 0;

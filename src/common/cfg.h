@@ -31,6 +31,10 @@ struct cfg_rest {
 int cfg_parse(const struct cfg_opt *opts, int argc, char **argv, int first,
               const char *usage, struct cfg_rest *rest, struct err *e);
 void cfg_rest_free(struct cfg_rest *rest);
+/* Sets the environment prefix for the options of this process ("LLMQ_" by default). Tools that
+ * are not part of the platform (llmq-bench) use their own, e.g. "LLMQ_BENCH_", so a platform
+ * variable such as LLMQ_MODEL exported in the same shell does not leak into them. Copied. */
+void cfg_set_env_prefix(const char *prefix);
 /* Prints "usage" and one line per option to f. */
 void cfg_print_help(const struct cfg_opt *opts, const char *usage, void *f);
 /* Frees the strings cfg_parse stored into CFG_STR destinations it set. */
