@@ -124,7 +124,7 @@ static void do_cancel(struct batch *b, struct engine_state *es, struct emsg *m, 
         struct eout *o = add_out(st, q->slot);
         o->fin = EOUT_DROPPED;
         o->total = q->next_index;
-        o->prompt_tokens = q->prompt_tokens;
+        o->prompt_tokens = q->prompt_tokens = engine_seq_prompt_tokens(q->seq);
         remove_live(es, i);
         eseq_free(b->eng, q);
         return;
@@ -139,10 +139,14 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
     if (out->finish == ENGINE_FINISH_ERROR) {
         struct eout *o = add_out(st, q->slot);
         o->fin = EOUT_ERROR;
-        buf_append_str(&st->text, "engine failed the sequence");
+        /* An engine that says why (the upstream engine does) gives the reason its text. */
+        if (out->text && out->text_len > 0)
+            buf_append(&st->text, out->text, out->text_len);
+        else
+            buf_append_str(&st->text, "engine failed the sequence");
         o->text_len = st->text.len - o->text_off;
         o->total = q->next_index;
-        o->prompt_tokens = q->prompt_tokens;
+        o->prompt_tokens = q->prompt_tokens = engine_seq_prompt_tokens(q->seq);
         return 1;
     }
     q->next_index++;
@@ -156,6 +160,9 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
         fin = out->finish == ENGINE_FINISH_STOP ? EOUT_STOP : EOUT_LENGTH;
     }
     if (scratch->len == 0 && fin == EOUT_NONE) return 0; /* merged into the next record */
+    /* At the end the engine's count is final (the upstream engine's exact count arrives
+     * with its last chunk; before that it is an estimate). */
+    if (fin != EOUT_NONE) q->prompt_tokens = engine_seq_prompt_tokens(q->seq);
     struct eout *o = add_out(st, q->slot);
     if (scratch->len) {
         o->first = q->pend_first;

@@ -16,7 +16,8 @@
 
 static const char usage[] =
     "usage: llmq-worker [flags]\n"
-    "Pulls jobs from the Redis stream <prefix>jobs and runs them on one engine with continuous\n"
+    "Pulls jobs from the Redis streams <prefix>jobs:high, <prefix>jobs and <prefix>jobs:low (in\n"
+    "that order) and runs them on one engine with continuous\n"
     "batching; see docs/WORKER.md. Every flag also reads LLMQ_<FLAG> (e.g. LLMQ_REDIS_URL).\n";
 
 /* ---------------------------------------------------------------- Redis hooks */
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
     const struct cfg_opt opts[] = {
         {"redis-url", CFG_STR, &c->redis_url, "redis://[[user]:password@]host:port[/db]"},
         {"prefix", CFG_STR, &c->prefix, "key prefix"},
-        {"engine", CFG_STR, &c->engine, "synthetic | llama"},
+        {"engine", CFG_STR, &c->engine, "synthetic | llama | upstream"},
         {"model", CFG_STR, &c->model, "llama: path of the GGUF model file"},
         {"model-name", CFG_STR, &c->model_name,
          "model name announced in the heartbeat (default: derived)"},

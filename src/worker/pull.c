@@ -145,8 +145,14 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (s->attempts > w->cfg.max_attempts) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "gave up after %lld attempts", s->attempts - 1);
+        /* The last attempt's reason (publish_retry's HSET error), when there is one. */
+        const redisReply *last = r->elements >= 2 ? r->element[1] : NULL;
+        char msg[512];
+        if (last && last->type == REDIS_REPLY_STRING && last->len)
+            snprintf(msg, sizeof(msg), "gave up after %lld attempts; last error: %.*s",
+                     s->attempts - 1, (int)(last->len < 400 ? last->len : 400), last->str);
+        else
+            snprintf(msg, sizeof(msg), "gave up after %lld attempts", s->attempts - 1);
         log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "%s: moving the job to the dead-letter stream",
                 msg);
         /* The fields `llmq dlq retry` needs to re-enqueue it as it came (id, gw, req, tp). */
@@ -259,7 +265,7 @@ static void deliver(struct worker *w, int lane, const redisReply *ent)
     char key[KEYS_MAX];
     keys_job(&w->keys, s->id, key);
     if (rconn_command(w->cmd, on_attempts, s, "HINCRBY %s attempts 1", key) < 0 ||
-        rconn_command(w->cmd, on_state, s, "HMGET %s state", key) < 0) {
+        rconn_command(w->cmd, on_state, s, "HMGET %s state error", key) < 0) {
         /* Only the first can have been sent: on_attempts does not free. Drop the slot; the
          * entry stays pending and comes back through the lease. */
         slot_release(w, s);

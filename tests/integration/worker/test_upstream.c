@@ -376,9 +376,10 @@ static void test_completion_same_as_upstream(void)
         CHECK(da.text[0] != 0);
         CHECK(!strcmp(db.finish, "length") && !strcmp(da.finish, "length"));
         /* Usage: b counts one token per upstream chunk (a's gateway may merge tokens, and a
-         * finish that arrives alone is a token of its own); prompt tokens are b's estimate
-         * unless the worker re-reads them at the end (docs/WORKER.md). */
-        CHECK(db.prompt_tokens >= 1);
+         * finish that arrives alone is a token of its own); prompt tokens are a's count,
+         * which the worker re-reads from the engine when the sequence ends. */
+        /* The upstream's exact prompt count (its usage chunk), not b's estimate. */
+        CHECK_EQ(db.prompt_tokens, da.prompt_tokens);
         CHECK(db.completion_tokens >= 1 && db.completion_tokens <= da.completion_tokens + 1);
         if (i == 0)
             fprintf(stderr, "completion: a usage %lld+%lld, b usage %lld+%lld, text '%s'\n",
@@ -406,7 +407,7 @@ static void test_chat_streamed_with_usage(void)
     CHECK(read_sse(&b, &db) == 0);
     CHECK_STR(db.text, strlen(db.text), da.text);
     CHECK(!strcmp(db.finish, "length"));
-    CHECK(db.prompt_tokens >= 1);
+    CHECK_EQ(db.prompt_tokens, da.prompt_tokens);
     CHECK(db.completion_tokens >= 1 && db.completion_tokens <= da.completion_tokens + 1);
     fprintf(stderr, "chat: a '%s' usage %lld+%lld; b %d chunks, usage %lld+%lld\n", da.text,
             da.prompt_tokens, da.completion_tokens, db.chunks, db.prompt_tokens,
@@ -520,6 +521,34 @@ static void test_upstream_errors(void)
     CHECK(log_has(&wk_c, "upstream: HTTP 401", NULL));
     fprintf(stderr, "401 upstream: answer %ld in %lld ms: %s\n", st, harness_now_ms() - t0,
             b.data ? b.data : "");
+    /* The engine's reason reaches the client, the job hash and the dead-letter entry. */
+    CHECK(strstr(b.data ? b.data : "", "last error: upstream: HTTP 401") != NULL);
+    redisContext *rc = redis_server_connect(&rs);
+    CHECK(rc != NULL);
+    if (rc) {
+        redisReply *keys = redisCommand(rc, "KEYS c:job:*");
+        int hashes = 0;
+        for (size_t i = 0; keys && keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+            redisReply *e = redisCommand(rc, "HGET %s error", keys->element[i]->str);
+            if (e && e->type == REDIS_REPLY_STRING && strstr(e->str, "upstream: HTTP 401"))
+                hashes++;
+            freeReplyObject(e);
+        }
+        CHECK_EQ(hashes, 1);
+        freeReplyObject(keys);
+        redisReply *dlq = redisCommand(rc, "XRANGE c:dlq - +");
+        int dead = 0;
+        for (size_t i = 0; dlq && dlq->type == REDIS_REPLY_ARRAY && i < dlq->elements; i++) {
+            redisReply *kv = dlq->element[i]->element[1];
+            for (size_t k = 0; k + 1 < kv->elements; k += 2)
+                if (!strcmp(kv->element[k]->str, "error") &&
+                    strstr(kv->element[k + 1]->str, "last error: upstream: HTTP 401"))
+                    dead++;
+        }
+        CHECK_EQ(dead, 1);
+        freeReplyObject(dlq);
+        redisFree(rc);
+    }
     proc_stop(&wk_c);
 
     char url_dead[64];
