@@ -244,9 +244,9 @@ static const char usage[] =
     "  --threads 1,2      thread counts for pp/tg (batched decode uses the last)\n"
     "  --batches 1,4,16   sequences decoding together\n"
     "  --pp N --tg N      prompt / generation tokens (default 128 / 64)\n"
-    "  --pp-big N --tg-big N --bt-steps-big N   for models >= --big-mb MB of weights (64 / 16 / 8)\n"
+    "  --pp-big N --tg-big N --bt-steps-big N   for models >= --big-mb MB of weights (128 / 64 / 16)\n"
     "  --bt-steps N       batched decode steps (default 32), --bt-prompt N prompt per sequence (16)\n"
-    "  --reps N           repetitions, median (default 3; 1 for big models)\n"
+    "  --reps N           repetitions, median (default 3; always 1 for big models)\n"
     "  --big-mb MB        default 300 (the 1B-class models)\n"
     "  --bandwidth-mb MB  buffer for the bandwidth test (default 512; 0 = skip)\n"
     "LABEL picks the llama.cpp figures to print alongside (e.g. '1B Q4_K_M', 'tiny-random-llama-d256-q8_0').";
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "mkmodel")) return llama_cli_mkmodel(argc - 1, argv + 1);
 
-    struct opts o = { { 1, 2 }, 2, { 1, 4, 16 }, 3, 128, 64, 64, 16, 32, 8, 16, 3, 300.0 };
+    struct opts o = { { 1, 2 }, 2, { 1, 4, 16 }, 3, 128, 64, 128, 64, 32, 16, 16, 3, 300.0 };
     long bw_mb = 512;
     const char *models[64];
     int n_models = 0;

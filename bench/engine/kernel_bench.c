@@ -23,6 +23,9 @@ static const char *act_name(enum ggml_type t)
 {
     if (t == QUANT_ACT_F16R) return "f16r";
     if (t == QUANT_ACT_BF16R) return "bf16r";
+#ifdef QUANT_ACT_Q8_0S
+    if (t == QUANT_ACT_Q8_0S) return "q8_0s";
+#endif
     const char *n = ggml_type_name(t);
     return n ? n : "?";
 }
