@@ -2,8 +2,9 @@
 # llmq-worker image, CUDA variant: the llama engine with its CUDA backend (LLMQ_CUDA=ON).
 # Built on NVIDIA's CUDA devel image (Ubuntu 22.04: glibc 2.35, older than the runtime's
 # 2.36, so the binary runs there); the CUDA runtime is linked statically (CMake's default),
-# the driver (libcuda) comes from the host through the NVIDIA container runtime. Runtime:
-# distroless, no shell, non-root (65532).
+# the driver (libcuda) comes from the host through the NVIDIA container runtime. libcurl
+# (upstream engine) and its libraries are staged from the build stage like every other one.
+# Runtime: distroless, no shell, non-root (65532).
 #   docker build -f deploy/docker/worker-cuda.Dockerfile -t ghcr.io/llmq/llmq-worker:0.1.0-cuda12 .
 # ---------------------------------------------------------------- build
 # The same two steps CI runs (.ci/run -> make test): scripts/deps, then `make build` with

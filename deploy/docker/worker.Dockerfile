@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
 # llmq-worker image, CPU variant: the worker with the engine (llama on CPU, synthetic,
 # upstream) and the llmq CLI (status, dlq: the ops CronJobs run it), on a distroless base
-# (no shell), non-root (65532), read-only root friendly.
+# (no shell), non-root (65532), read-only root friendly. The upstream engine links libcurl:
+# stage.sh copies libcurl.so.4 and every library it loads (ldd) from the build stage, so the
+# runtime needs no package; TLS roots come from the base's /etc/ssl/certs.
 #   docker build -f deploy/docker/worker.Dockerfile -t ghcr.io/llmq/llmq-worker:0.1.0-cpu .
 # ---------------------------------------------------------------- build
 # The same two steps CI runs (.ci/run -> make test): scripts/deps, then `make build` with

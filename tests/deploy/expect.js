@@ -48,10 +48,21 @@ expect(/^maxmemory-policy noeviction$/m.test(conf), 'Redis may evict queue keys'
 const args = rs.spec.template.spec.containers[0].args.join(' ');
 expect(/--user default off/.test(args), 'Redis default user not disabled');
 for (const u of ['gateway', 'worker', 'admin', 'keda']) expect(new RegExp(`--user ${u} on `).test(args), `no Redis ACL user ${u}`);
-/* Consumer group created at deploy time. */
+/* Priority lanes (docs/QUEUE.md): every user that touches the job stream has all three. */
+const LANES = ['llmq:jobs:high', 'llmq:jobs', 'llmq:jobs:low'];
+const userArgs = (u) => {
+  const a = rs.spec.template.spec.containers[0].args;
+  const i = a.findIndex((x, k) => x === '--user' && a[k + 1] === u);
+  const j = a.indexOf('--user', i + 1);
+  return i < 0 ? [] : a.slice(i, j < 0 ? a.length : j);
+};
+for (const [u, pre] of [['gateway', '~'], ['worker', '~'], ['keda', '%R~']])
+  for (const l of LANES) expect(userArgs(u).includes(pre + l), `Redis user ${u} lacks ${pre}${l}`);
+/* Consumer groups created at deploy time, one per lane (the Job's loop names them). */
 const init = get('Job', 'llmq-queue-init');
-expect(init && /XGROUP CREATE llmq:jobs workers 0 MKSTREAM/.test(init.spec.template.spec.containers[0].args.join(' ')),
-       'no deploy-time XGROUP CREATE of llmq:jobs/workers');
+const initScript = init ? init.spec.template.spec.containers[0].args.join(' ') : '';
+expect(/XGROUP CREATE "\$lane" workers 0 MKSTREAM/.test(initScript) && LANES.every((l) => new RegExp(`for lane in [^;]*\\b${l}(\\s|;)`).test(initScript)),
+       'no deploy-time XGROUP CREATE of every lane/workers');
 /* Images and GPUs. */
 const gpuReq = (c) => ((c.resources || {}).requests || {})['nvidia.com/gpu'];
 const gpuLim = (c) => ((c.resources || {}).limits || {})['nvidia.com/gpu'];
@@ -80,15 +91,27 @@ if (overlay === 'keda') {
   expect(!hpa, 'keda overlay still has llama-worker-hpa (KEDA creates it)');
   expect(so && so.spec.minReplicaCount === 0, 'ScaledObject cannot scale to zero');
   expect(so.spec.advanced.horizontalPodAutoscalerConfig.name === 'llama-worker-hpa', 'KEDA HPA not named llama-worker-hpa');
-  const lag = so.spec.triggers.find((t) => t.type === 'redis-streams' && t.metadata.lagCount);
-  expect(lag && lag.metadata.stream === 'llmq:jobs' && lag.metadata.consumerGroup === 'workers', 'no lag trigger on llmq:jobs/workers');
-  expect(lag && lag.metadata.activationLagCount === '0', 'one waiting job must wake the pool (activationLagCount "0")');
-  expect(lag && !lag.metadata.pendingEntriesCount, 'the lag trigger must not use pendingEntriesCount');
+  /* KEDA takes the max over triggers: the sizing triggers read totals over all lanes. */
+  const prom = (re) => so.spec.triggers.find((t) => t.type === 'prometheus' && re.test(t.metadata.query));
+  const lag = prom(/^max\(llmq_queue_lag\{namespace="llm"\}\)$/);
+  expect(lag, 'no trigger on the gateway\'s lane-summed max(llmq_queue_lag)');
+  expect(lag && lag.metadata.activationThreshold === '0' && (lag.metricType || 'AverageValue') === 'AverageValue',
+         'queue-lag trigger: AverageValue, activationThreshold "0" (one waiting job wakes the pool)');
+  const pend = prom(/^max\(llmq_queue_pending\{namespace="llm"\}\)$/);
+  expect(pend && pend.metadata.activationThreshold === '0', 'no in-flight trigger on max(llmq_queue_pending) with activation 0');
+  expect(!so.spec.triggers.some((t) => t.metadata.pendingEntriesCount || t.metadata.streamLength), 'no pendingEntriesCount/streamLength triggers (lag only)');
+  /* The Redis-direct wake-up path: one lag trigger per lane, activation 0. */
+  for (const l of LANES) {
+    const r = so.spec.triggers.find((t) => t.type === 'redis-streams' && t.metadata.stream === l);
+    expect(r && r.metadata.consumerGroup === 'workers' && r.metadata.activationLagCount === '0' && r.metadata.lagCount,
+           `no redis-streams lag trigger (activationLagCount "0") on ${l}/workers`);
+  }
   if (auto) {
     const b = so.spec.advanced.horizontalPodAutoscalerConfig.behavior;
-    expect(lag && Number(lag.metadata.lagCount) === auto.metrics.queue_lag, `lagCount ${lag && lag.metadata.lagCount} != llmq up ${auto.metrics.queue_lag}`);
-    const pend = so.spec.triggers.find((t) => t.metadata.pendingEntriesCount);
-    expect(pend && Number(pend.metadata.pendingEntriesCount) === auto.metrics.in_flight, 'in-flight trigger != llmq up in_flight target');
+    expect(lag && Number(lag.metadata.threshold) === auto.metrics.queue_lag, `queue-lag threshold ${lag && lag.metadata.threshold} != llmq up ${auto.metrics.queue_lag}`);
+    for (const r of so.spec.triggers.filter((t) => t.type === 'redis-streams'))
+      expect(Number(r.metadata.lagCount) === auto.metrics.queue_lag, `${r.name}: lagCount != llmq up ${auto.metrics.queue_lag}`);
+    expect(pend && Number(pend.metadata.threshold) === auto.metrics.in_flight, 'in-flight trigger != llmq up in_flight target');
     const bt = so.spec.triggers.find((t) => t.type === 'prometheus' && /llmq_queue_backlog_tokens/.test(t.metadata.query));
     expect(bt && Number(bt.metadata.threshold) === auto.metrics.backlog_tokens, 'backlog trigger != llmq up backlog_tokens target');
     for (const d of ['scaleUp', 'scaleDown']) {

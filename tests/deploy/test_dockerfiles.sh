@@ -5,7 +5,9 @@
 # the ones CI runs (.ci/run -> make test: scripts/deps, then `make build` with the same
 # CMAKE_FLAGS; the CUDA image may add only -DLLMQ_CUDA=ON), so CI exercises what an image
 # build does; (3) run the image's staging step (stage.sh) on this build's binaries: the
-# gateway image holds no engine code, and each staged binary starts with the staged libraries.
+# gateway image holds no engine code and no libcurl, the worker image holds libcurl (the
+# upstream engine) with everything it loads, and each staged binary starts with the staged
+# libraries and resolves every library but glibc's inside the image.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 D="$SRC/deploy/docker"
@@ -69,6 +71,11 @@ stage_run() { # out, binaries...
     # Starts with the staged libraries first (as in the image) and answers --help.
     if env -i LD_LIBRARY_PATH="$out/usr/lib/llmq" timeout 10 "$out/usr/bin/$b" --help > /dev/null 2>&1; then pass
     else fail "staged $b --help did not exit 0"; fi
+    # Every library outside glibc (which the distroless base has) comes from the image.
+    local host
+    host=$(env -i LD_LIBRARY_PATH="$out/usr/lib/llmq" ldd "$out/usr/bin/$b" | awk '$2 == "=>" {print $1, $3}' |
+           grep -vE '^(libc|libm|libpthread|libdl|librt|libresolv)\.so' | grep -v " $out/usr/lib/llmq/" | tr '\n' ' ')
+    check "staged $b loads no library from the host (${host:-none})" test -z "$host"
   done
 }
 if [ -z "$bin" ]; then skip "staging: LLMQ_BIN_DIR unset"; else
@@ -78,7 +85,12 @@ if [ -z "$bin" ]; then skip "staging: LLMQ_BIN_DIR unset"; else
       eng=$(nm "$tmp/gw/usr/bin/llmq-gateway" 2>/dev/null | grep -E ' [TtDdRr] (engine_|llama_|gguf_|synthetic_)' | head -3)
       check "gateway binary links no engine code (${eng:-none})" test -z "$eng"
     else skip "engine symbol check: nm not installed"; fi
+    curl_libs=$(ls "$tmp/gw/usr/lib/llmq" | grep -E '^libcurl' | tr '\n' ' ')
+    check "gateway image holds no libcurl (${curl_libs:-none})" test -z "$curl_libs"
   fi
-  stage_run "$tmp/wk" llmq-worker llmq || true
+  if stage_run "$tmp/wk" llmq-worker llmq; then
+    # The upstream engine (src/engine/upstream.c) speaks HTTP through libcurl.
+    check "worker image holds libcurl.so.4 (upstream engine)" test -f "$tmp/wk/usr/lib/llmq/libcurl.so.4"
+  fi
 fi
 finish

@@ -6,7 +6,10 @@
 # only the Redis host and the ports are mapped to 127.0.0.1). Every httpGet probe in the
 # manifests must answer 200, a completion and a stream must go through with the API key (and
 # be refused without it), no component may hit a Redis NOPERM, and both must exit 0 on SIGTERM
-# well within their terminationGracePeriodSeconds. Bounded: about 10-20 s.
+# well within their terminationGracePeriodSeconds. Scale from zero: with the gateway up and no
+# worker yet, one waiting job per priority lane must show as llmq_queue_lag 3 on /metrics
+# (what the keda overlay's trigger reads), then be served once the worker starts. Bounded:
+# about 10-20 s.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -60,7 +63,9 @@ script=$(spec Job/llmq-queue-init queue-init args | sed "s/-h llmq-redis -p 6379
 initpw=$(spec Job/llmq-queue-init queue-init env | sed -n 's/^REDIS_PASSWORD=//p')
 if env -i PATH="$PATH" REDIS_PASSWORD="$initpw" timeout 20 sh -c "$script" > "$tmp/init.log" 2>&1; then pass
 else fail "queue-init script: $(tail -2 "$tmp/init.log")"; fi
-check "queue-init: group created" grep -q 'consumer group llmq:jobs/workers ready' "$tmp/init.log"
+for l in llmq:jobs:high llmq:jobs llmq:jobs:low; do
+  check "queue-init: group of $l created" grep -q "consumer group $l/workers ready" "$tmp/init.log"
+done
 
 # --- gateway and worker, as their containers
 gport=$(free_port); wport=$(free_port)
@@ -75,20 +80,46 @@ start() { # name binary container-ref container port-overrides...
   pids+=("$!")
   eval "${name}_pid=$!"
 }
-start gateway llmq-gateway Deployment/llama-api-gateway gateway LLMQ_HOST=127.0.0.1 LLMQ_PORT="$gport"
-start worker llmq-worker Deployment/llama-worker-deployment worker LLMQ_METRICS_PORT="$wport" "${worker_extra[@]}"
-
 probe_all() { # ref container port-in-manifest mapped-port
   while read -r kind path port; do
     [ "$port" = "$3" ] || { fail "$1 $kind: unexpected port $port"; continue; }
     if wait_http "http://127.0.0.1:$4$path" 15; then pass; else fail "$1 $kind GET $path != 200 ($(tail -2 "$tmp/$2.log"))"; fi
   done < <(spec "$1" "$2" probes)
 }
+start gateway llmq-gateway Deployment/llama-api-gateway gateway LLMQ_HOST=127.0.0.1 LLMQ_PORT="$gport"
 probe_all Deployment/llama-api-gateway gateway 8000 "$gport"
-probe_all Deployment/llama-worker-deployment worker 9100 "$wport"
-
 key=$(spec Deployment/llama-api-gateway gateway env | sed -n 's/^LLMQ_API_KEYS=//p' | cut -d, -f1)
 url="http://127.0.0.1:$gport/v1/completions"
+
+# --- scale from zero: no worker yet; one streamed job per lane waits in Redis
+lane_pids=()
+for pr in 5 0 -5; do
+  curl -sN --max-time 30 -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+       -d "{\"prompt\":\"Hello\",\"max_tokens\":4,\"stream\":true,\"priority\":$pr}" "$url" > "$tmp/lane$pr.txt" &
+  lane_pids+=("$!")
+done
+# The lane gauges are as of the gateway's last Redis poll; the sum also counts admissions
+# since then. Wait (10 s at most) until a poll has seen all three.
+zlag=""
+for _ in $(seq 1 100); do
+  curl -s --max-time 2 "http://127.0.0.1:$gport/metrics" > "$tmp/m0.txt"
+  zlag=$(sed -n 's/^llmq_queue_lag \([0-9.e+]*\)$/\1/p' "$tmp/m0.txt")
+  [ "$zlag" = 3 ] && [ "$(grep -cE '^llmq_queue_lane_lag\{lane="[a-z]+"\} 1$' "$tmp/m0.txt")" = 3 ] && break
+  sleep 0.1
+done
+check "no worker: llmq_queue_lag sums the lanes (3 jobs, got '$zlag')" test "$zlag" = 3
+for ln in high normal low; do
+  check "no worker: lane $ln lag 1" grep -qE "^llmq_queue_lane_lag\{lane=\"$ln\"\} 1$" "$tmp/m0.txt"
+done
+check "no worker: llmq_queue_pending 0" grep -qE '^llmq_queue_pending 0$' "$tmp/m0.txt"
+
+start worker llmq-worker Deployment/llama-worker-deployment worker LLMQ_METRICS_PORT="$wport" "${worker_extra[@]}"
+probe_all Deployment/llama-worker-deployment worker 9100 "$wport"
+for i in 0 1 2; do wait "${lane_pids[$i]}"; done
+for pr in 5 0 -5; do
+  check "priority $pr job served once a worker runs" grep -q 'data: \[DONE\]' "$tmp/lane$pr.txt"
+done
+
 code=$(curl -s -o "$tmp/c.json" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $key" \
        -H 'Content-Type: application/json' -d '{"prompt":"Hello","max_tokens":8}' "$url")
 check "completion through the gateway (HTTP $code: $(head -c 200 "$tmp/c.json"))" grep -q '"choices"' "$tmp/c.json"
@@ -101,6 +132,10 @@ check "no API key -> 401 (got $code)" test "$code" = 401
 curl -s --max-time 5 "http://127.0.0.1:$gport/metrics" > "$tmp/metrics.txt"
 for m in $(grep -oE "seriesQuery: '?llmq_[a-z_]+" "$SRC/deploy/k8s/monitoring/adapter-config.yaml" | grep -oE 'llmq_[a-z_]+' | sort -u); do
   check "gateway /metrics exports $m (adapter rule)" grep -qE "^$m(\{| )" "$tmp/metrics.txt"
+done
+# ... and every llmq series the keda overlay's Prometheus triggers query.
+for m in $(grep -E '^\s*query:' "$SRC/deploy/k8s/overlays/keda/scaledobject.yaml" | grep -oE 'llmq_[a-z_]+' | sort -u); do
+  check "gateway /metrics exports $m (KEDA trigger)" grep -qE "^$m(\{| )" "$tmp/metrics.txt"
 done
 for n in gateway worker; do
   check "$n: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/$n.log"

@@ -2,8 +2,9 @@
 # test_redis_acl.sh -- the Redis ACL users of deploy/k8s, for real: starts redis-server 7 on a
 # free 127.0.0.1 port with the exact user arguments of the rendered StatefulSet, then checks
 # with ACL DRYRUN (and a few real calls) that each user may run the commands docs/QUEUE.md
-# gives its component, on its keys and channels, and nothing else (no other keys, no admin
-# commands, no FLUSHALL/KEYS/CONFIG/EVAL). Bounded: a few seconds.
+# gives its component, on its keys and channels (the three priority lanes llmq:jobs:high,
+# llmq:jobs, llmq:jobs:low included), and nothing else (no other keys, no admin commands, no
+# FLUSHALL/KEYS/CONFIG/EVAL). Bounded: a few seconds.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -61,10 +62,14 @@ out=$(redis-cli -p "$port" PING 2>&1); check "default user disabled ($out)" grep
 # --- gateway (docs/QUEUE.md: admit, enqueue, read queue depth, replay, idempotency, cancel)
 allow gateway HSET llmq:job:a1 state queued gw g1 attempts 0
 allow gateway EXPIRE llmq:job:a1 86400
-allow gateway XADD llmq:jobs '*' id a1 gw g1 req '{}'
-allow gateway XINFO GROUPS llmq:jobs
-allow gateway XLEN llmq:jobs
-allow gateway XGROUP CREATE llmq:jobs workers 0 MKSTREAM
+LANES=(llmq:jobs:high llmq:jobs llmq:jobs:low)
+for l in "${LANES[@]}"; do
+  allow gateway XADD "$l" '*' id a1 gw g1 req '{}'
+  allow gateway XINFO GROUPS "$l"
+  allow gateway XLEN "$l"
+  allow gateway XGROUP CREATE "$l" workers 0 MKSTREAM
+done
+deny gateway XADD llmq:jobs:other '*' id a1
 allow gateway HGETALL llmq:job:a1
 allow gateway SET llmq:idem:k1:i1 a1 NX EX 86400
 allow gateway GET llmq:idem:k1:i1
@@ -76,7 +81,8 @@ allow gateway PUBLISH llmq:cancel a1
 allow gateway SUBSCRIBE llmq:gw:g1
 allow gateway PING
 deny gateway XREADGROUP GROUP workers w1 COUNT 1 STREAMS llmq:jobs '>'
-deny gateway XACK llmq:jobs workers 1-0
+deny gateway XACK llmq:jobs:high workers 1-0
+deny gateway XGROUP DELCONSUMER llmq:jobs workers w1
 deny gateway XADD llmq:dlq '*' id a1
 deny gateway XRANGE llmq:dlq - +
 deny gateway XADD llmq:out:a1 '*' t x
@@ -93,17 +99,31 @@ deny gateway EVAL 'return 1' 1 other:key
 deny gateway EVAL 'return 1' 1 llmq:dlq
 deny gateway DEL llmq:jobs
 
-# --- worker (pull, lease, run, publish, replay log, DLQ, heartbeat)
-allow worker XREADGROUP GROUP workers w1 COUNT 8 BLOCK 1000 STREAMS llmq:jobs '>'
-allow worker XACK llmq:jobs workers 1-0
-allow worker XDEL llmq:jobs 1-0
-allow worker XCLAIM llmq:jobs workers w1 0 1-0 JUSTID
-allow worker XAUTOCLAIM llmq:jobs workers w1 3000 0-0
+# --- worker (pull, lease, run, publish, replay log, DLQ, heartbeat, consumer sweep): every
+# command of src/worker, on every lane
+for l in "${LANES[@]}"; do
+  allow worker XREADGROUP GROUP workers w1 COUNT 1 STREAMS "$l" '>'
+  allow worker XACK "$l" workers 1-0
+  allow worker XDEL "$l" 1-0
+  allow worker XCLAIM "$l" workers w1 0 1-0 JUSTID
+  allow worker XCLAIM "$l" workers w1 0 1-0 IDLE 5000 JUSTID
+  allow worker XAUTOCLAIM "$l" workers w1 3000 0-0 COUNT 8
+  allow worker XGROUP CREATE "$l" workers 0 MKSTREAM
+  allow worker XINFO CONSUMERS "$l" workers
+  allow worker XGROUP DELCONSUMER "$l" workers w-old
+done
+allow worker XREADGROUP GROUP workers w1 COUNT 1 BLOCK 1000 STREAMS "${LANES[@]}" '>' '>' '>'
+deny worker XREADGROUP GROUP workers w1 COUNT 1 STREAMS llmq:jobs:other '>'
+deny worker XGROUP DESTROY llmq:jobs workers
+deny worker XGROUP SETID llmq:jobs workers 0
+deny worker XTRIM llmq:jobs MAXLEN 0
 allow worker HINCRBY llmq:job:a1 attempts 1
-allow worker HSET llmq:job:a1 state running worker w1
-allow worker HGET llmq:job:a1 state
+allow worker HINCRBY llmq:job:a1 attempts -1
+allow worker HSET llmq:job:a1 state running worker w1 dequeued_us 1
+allow worker HMGET llmq:job:a1 state
 allow worker EXPIRE llmq:job:a1 3600
 allow worker XADD llmq:dlq '*' id a1 error x
+allow worker XADD llmq:dlq '*' entry 1-0 error x
 allow worker XADD llmq:out:a1 '*' i 0 n 1 t x
 allow worker EXPIRE llmq:out:a1 600
 allow worker PUBLISH llmq:gw:g1 x
@@ -121,10 +141,13 @@ deny worker KEYS '*'
 deny worker CONFIG GET '*'
 deny worker GET other:key
 
-# --- keda (read the lag only)
-allow keda XINFO GROUPS llmq:jobs
-allow keda XPENDING llmq:jobs workers
-allow keda XLEN llmq:jobs
+# --- keda (read each lane's lag only)
+for l in "${LANES[@]}"; do
+  allow keda XINFO GROUPS "$l"
+  allow keda XPENDING "$l" workers
+  allow keda XLEN "$l"
+done
+deny keda XINFO GROUPS llmq:jobs:other
 deny keda XADD llmq:jobs '*' a b
 deny keda XRANGE llmq:jobs - +
 deny keda HGETALL llmq:job:a1
@@ -143,17 +166,31 @@ deny admin CONFIG SET appendonly no
 deny admin DEBUG SLEEP 0
 deny admin GET other:key
 
-# --- real calls: the queue-init Job's command twice (OK, then BUSYGROUP), one job's life
-check "queue-init creates the group" grep -qx OK <<<"$(as gateway gw-pw XGROUP CREATE llmq:jobs workers 0 MKSTREAM)"
-check "queue-init is idempotent" grep -q BUSYGROUP <<<"$(as gateway gw-pw XGROUP CREATE llmq:jobs workers 0 MKSTREAM)"
-id=$(as gateway gw-pw XADD llmq:jobs '*' id a1 gw g1 req '{}')
-check "gateway enqueues" grep -Eq '^[0-9]+-[0-9]+$' <<<"$id"
-lag=$(as keda kd-pw XINFO GROUPS llmq:jobs | grep -A1 -x lag | tail -1)
-check "keda reads lag 1 (got '$lag')" test "$lag" = 1
-got=$(as worker wk-pw XREADGROUP GROUP workers w1 COUNT 1 STREAMS llmq:jobs '>')
-check "worker reads the job" grep -q a1 <<<"$got"
-check "worker acks" grep -qx 1 <<<"$(as worker wk-pw XACK llmq:jobs workers "$id")"
+# --- real calls: the queue-init Job's command twice per lane (OK, then BUSYGROUP), one
+# job's life in each lane, and the worker's consumer sweep
+for l in "${LANES[@]}"; do
+  check "queue-init creates the group of $l" grep -qx OK <<<"$(as gateway gw-pw XGROUP CREATE "$l" workers 0 MKSTREAM)"
+  check "queue-init is idempotent on $l" grep -q BUSYGROUP <<<"$(as gateway gw-pw XGROUP CREATE "$l" workers 0 MKSTREAM)"
+done
+for l in "${LANES[@]}"; do
+  id=$(as gateway gw-pw XADD "$l" '*' id a1 gw g1 req '{}')
+  check "gateway enqueues on $l" grep -Eq '^[0-9]+-[0-9]+$' <<<"$id"
+  lag=$(as keda kd-pw XINFO GROUPS "$l" | grep -A1 -x lag | tail -1)
+  check "keda reads lag 1 on $l (got '$lag')" test "$lag" = 1
+  got=$(as worker wk-pw XREADGROUP GROUP workers w1 COUNT 1 STREAMS "${LANES[@]}" '>' '>' '>')
+  check "worker reads the job of $l" grep -q "$l" <<<"$got"
+  check "worker acks on $l" grep -qx 1 <<<"$(as worker wk-pw XACK "$l" workers "$id")"
+  check "worker deletes on $l" grep -qx 1 <<<"$(as worker wk-pw XDEL "$l" "$id")"
+done
+# The hourly sweep (src/worker/lease.c): XINFO CONSUMERS, then DELCONSUMER of an idle one.
+id=$(as gateway gw-pw XADD llmq:jobs:low '*' id a2 gw g1 req '{}')
+as worker wk-pw XREADGROUP GROUP workers w-old COUNT 1 STREAMS llmq:jobs:low '>' > /dev/null
+as worker wk-pw XACK llmq:jobs:low workers "$id" > /dev/null
+out=$(as worker wk-pw XINFO CONSUMERS llmq:jobs:low workers)
+check "worker lists consumers ($(tr '\n' ' ' <<<"$out" | head -c 80))" grep -qx w-old <<<"$out"
+check "worker removes a dead consumer" grep -qx 0 <<<"$(as worker wk-pw XGROUP DELCONSUMER llmq:jobs:low workers w-old)"
 check "real denial" grep -q NOPERM <<<"$(as worker wk-pw XRANGE llmq:dlq - +)"
+check "real denial of another stream" grep -q NOPERM <<<"$(as worker wk-pw XINFO CONSUMERS llmq:jobs:other workers)"
 
 # --- the gateway's Lua scripts (src/gateway stream.c, route.c, fanout.c), run for real: the
 # commands inside a script are checked against the same user.
