@@ -24,7 +24,8 @@ static const char usage[] =
     "  [--requests N] [--max-tokens N] [--prompt-tokens N] [--api-key K] [--json FILE]\n"
     "  [--markdown FILE] [--svg DIR]\n"
     "Load generator for llmq gateways (SSE or WebSocket) and OpenAI-compatible servers (SSE).\n"
-    "Every flag can also be set as LLMQ_<FLAG> in the environment.";
+    "Every flag can also be set as LLMQ_BENCH_<FLAG> in the environment (platform variables\n"
+    "such as LLMQ_URL or LLMQ_MODEL are ignored).";
 
 /* Fills the URL and the cost targets from `llmq up`'s state file (src/up/state.c):
  * {"url":..,"redis_url":..,"prefix":..,"children":[{"name":"gateway-0","pid":..},..]}.
@@ -171,6 +172,9 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* not LLMQ_: a platform setting exported in the same shell (LLMQ_MODEL, LLMQ_PORT, ...)
+     * must not change the load */
+    cfg_set_env_prefix("LLMQ_BENCH_");
     int rc = cfg_parse(opts, argc, argv, 1, usage, NULL, &e);
     if (rc == 1) return 0;
     if (rc < 0) {

@@ -73,8 +73,9 @@ int main(int argc, char **argv)
         { .name = NULL },
     };
     struct err e = { 0 };
+    cfg_set_env_prefix("LLMQ_TRACEGEN_");   /* LLMQ_SEED or LLMQ_RATE of the platform: not ours */
     int rc = cfg_parse(opts, argc, argv, 1, "usage: llmq-tracegen [options]\nWrites a synthetic "
-                       "LLM serving trace in a public format. Options:", NULL, &e);
+                       "LLM serving trace in a public format.", NULL, &e);
     if (rc == 1) return 0;
     if (rc < 0) { fprintf(stderr, "llmq-tracegen: %s\n", e.msg); return 1; }
     enum trace_format fmt;

@@ -5,6 +5,7 @@
  * tokens accepted. Finally, when `llmq` (p3's `llmq up`) is built, the same checks against
  * the real platform; skipped with a reason otherwise. Bounded: about 20 s in all. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -243,6 +244,57 @@ static void test_unreachable(void)
     c.arr.requests_max = 5;
     CHECK(bench_run(&c, &res, &e) < 0);
     bench_result_deinit(&res);
+}
+
+/* Runs the llmq-bench binary with extra environment entries ("NAME=value", NULL-ended) and
+ * returns its exit status (-1 when it could not run). */
+static int run_bench_bin(const char *const *env, const char *url)
+{
+    const char *bin = getenv("LLMQ_BIN_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/llmq-bench", bin ? bin : ".");
+    if (access(path, X_OK) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+        for (const char *const *v = env; *v; v++) putenv((char *)*v);
+        execl(path, "llmq-bench", "--url", url, "--profile", "closed", "--concurrency", "1",
+              "--requests", "3", "--max-tokens", "4", "--prompt-tokens", "8", "--no-progress",
+              "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    uint64_t deadline = clock_mono_us() + 30000000;
+    while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (clock_mono_us() > deadline) { kill(pid, SIGKILL); waitpid(pid, &st, 0); return -1; }
+        usleep(20000);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The binary reads LLMQ_BENCH_<FLAG>, never the platform's LLMQ_<FLAG>: a shell that exports
+ * LLMQ_MODE / LLMQ_URL / LLMQ_REQUESTS for the gateway must not change the load. */
+static void test_env_prefix(void)
+{
+    const char *bin = getenv("LLMQ_BIN_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/llmq-bench", bin ? bin : ".");
+    if (access(path, X_OK) != 0) { TEST_SKIP("llmq-bench binary not built"); return; }
+    struct fake_gw_cfg fc = { .step_ms = 2, .tokens_per_step = 1 };
+    struct fake_gw *g = fake_gw_start(&fc);
+    CHECK(g != NULL);
+    if (!g) return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake_gw_port(g));
+    static const char *const platform[] = { "LLMQ_MODE=bogus", "LLMQ_REQUESTS=100000",
+                                            "LLMQ_PROFILE=bogus", "LLMQ_MAX_TOKENS=-5", NULL };
+    CHECK_EQ(run_bench_bin(platform, url), 0);
+    CHECK_EQ(fake_gw_requests(g), 3);
+    static const char *const ours[] = { "LLMQ_BENCH_MODE=bogus", NULL };
+    CHECK_EQ(run_bench_bin(ours, url), 1);             /* configuration error: it was read */
+    CHECK_EQ(fake_gw_requests(g), 3);
+    fake_gw_stop(g);
 }
 
 
@@ -510,6 +562,7 @@ int main(void)
     TEST_RUN(test_rejections_and_merges);
     TEST_RUN(test_timeouts_cancel);
     TEST_RUN(test_unreachable);
+    TEST_RUN(test_env_prefix);
     TEST_RUN(test_profiles_llmq_up);
     TEST_MAIN_END();
 }
