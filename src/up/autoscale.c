@@ -383,3 +383,24 @@ uint32_t autoscale_step(struct autoscale *a, uint64_t now_ms, uint32_t current,
         events_store(&a->down, &a->c.scale_down, now_ms, current - d->desired);
     return d->desired;
 }
+
+void autoscale_queue_totals(const struct autoscale_lane *lanes, int n, double *lag,
+                            double *in_flight)
+{
+    long long l = 0, p = 0;
+    for (int i = 0; i < n; i++) {
+        const struct autoscale_lane *q = &lanes[i];
+        if (!q->have_group) {
+            l += q->xlen > 0 ? q->xlen : 0;
+            continue;
+        }
+        long long pend = q->pending > 0 ? q->pending : 0;
+        if (q->lag >= 0)
+            l += q->lag;
+        else if (q->xlen > pend)
+            l += q->xlen - pend;
+        p += pend;
+    }
+    *lag = (double)l;
+    *in_flight = (double)p;
+}

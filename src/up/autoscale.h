@@ -68,14 +68,32 @@ struct autoscale_config {
 };
 
 /* Indices of the default metrics in values[] of autoscale_step (see autoscale_config_default).
- * Where `llmq up` reads them: XINFO GROUPS <prefix>jobs, group "workers" -> `lag` and
- * `pending`; llmq_queue_backlog_tokens summed over the gateways' /metrics. */
+ * Where they come from: per priority lane (<prefix>jobs:high, <prefix>jobs, <prefix>jobs:low)
+ * XINFO GROUPS, group "workers" -> `lag` and `pending`, and XLEN, summed over the lanes with
+ * autoscale_queue_totals; llmq_queue_backlog_tokens summed over the gateways' /metrics. */
 enum {
     AUTOSCALE_M_QUEUE_LAG = 0,       /* jobs not yet delivered to any worker (group lag) */
     AUTOSCALE_M_BACKLOG_TOKENS = 1,  /* prompt + max_tokens of waiting jobs */
     AUTOSCALE_M_IN_FLIGHT = 2,       /* delivered, not yet acknowledged (running) jobs */
     AUTOSCALE_M_DEFAULT_COUNT = 3,
 };
+
+/* One priority lane's queue state, as read from Redis. */
+struct autoscale_lane {
+    int have_group;         /* group "workers" exists on the stream */
+    long long lag;          /* its XINFO GROUPS `lag`; < 0 when Redis reports nil */
+    long long pending;      /* its `pending` (delivered, not acknowledged) */
+    long long xlen;         /* XLEN of the stream */
+};
+
+/* Sums n lanes into the queue_lag and in_flight values of autoscale_step, as the gateway
+ * computes llmq_queue_lag / llmq_queue_pending: the HPA takes the max over metrics, so the
+ * lanes must be added before the division, never given as separate metrics. A lane without
+ * the group counts its whole XLEN as lag. A nil lag (Redis cannot compute it once an entry
+ * after a still-pending one was XDELed) is estimated as XLEN - pending, never below 0:
+ * workers XDEL finished entries, so a stream holds only waiting and running jobs. */
+void autoscale_queue_totals(const struct autoscale_lane *lanes, int n, double *lag,
+                            double *in_flight);
 
 /* Fills c with llmq's defaults, the same numbers as deploy/k8s llama-worker-hpa:
  * metrics[0] queue_lag (TOTAL, target 4 waiting jobs per worker), metrics[1] backlog_tokens

@@ -365,6 +365,34 @@ static void test_scale_to_zero_and_back(void)
     autoscale_free(a);
 }
 
+/* ---------------------------------------------------------------- lanes */
+
+static void test_queue_totals_sum_lanes(void)
+{
+    double lag, fl;
+    /* 3 waiting per lane: the total (9) drives the lag metric -> ceil(9 / 4) = 3 workers;
+     * one metric per lane would give the HPA's max, ceil(3 / 4) = 1. */
+    struct autoscale_lane l3[3] = {{1, 3, 2, 5}, {1, 3, 0, 3}, {1, 3, 1, 4}};
+    autoscale_queue_totals(l3, 3, &lag, &fl);
+    CHECK(lag == 9.0);
+    CHECK(fl == 3.0);
+    CHECK_EQ(autoscale_replicas_for_metric(&lag4, 0.1, 0, lag), 3);
+    CHECK_EQ(autoscale_replicas_for_metric(&lag4, 0.1, 0, 3), 1);
+    /* Only the high lane has work: a pool at zero still wakes. */
+    struct autoscale_lane hi[3] = {{1, 1, 0, 1}, {1, 0, 0, 0}, {1, 0, 0, 0}};
+    autoscale_queue_totals(hi, 3, &lag, &fl);
+    CHECK(lag == 1.0);
+    CHECK_EQ(autoscale_replicas_for_metric(&lag4, 0.1, 0, lag), 1);
+    /* Nil lag after an out-of-order XDEL (XLEN 3, 1 running): 2 waiting. A group-less lane
+     * counts its XLEN; a nil lag never goes negative. */
+    struct autoscale_lane nil[3] = {{1, -1, 1, 3}, {0, 0, 0, 2}, {1, -1, 4, 3}};
+    autoscale_queue_totals(nil, 3, &lag, &fl);
+    CHECK(lag == 4.0);
+    CHECK(fl == 5.0);
+    autoscale_queue_totals(NULL, 0, &lag, &fl);
+    CHECK(lag == 0.0 && fl == 0.0);
+}
+
 int main(void)
 {
     TEST_RUN(test_per_pod_metric_ratio);
@@ -379,5 +407,6 @@ int main(void)
     TEST_RUN(test_max_of_metrics);
     TEST_RUN(test_burst_scales_up_then_down);
     TEST_RUN(test_scale_to_zero_and_back);
+    TEST_RUN(test_queue_totals_sum_lanes);
     TEST_MAIN_END();
 }
