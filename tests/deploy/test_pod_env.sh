@@ -164,4 +164,38 @@ for n in gateway worker; do
   if kill -0 "$p" 2>/dev/null; then fail "$n still running 15 s after SIGTERM"
   else wait "$p"; rc=$?; check "$n exits 0 on SIGTERM (rc $rc)" test "$rc" = 0; fi
 done
+
+# --- the worker's hourly consumer sweep (XINFO CONSUMERS, XGROUP DELCONSUMER on every lane)
+# under the worker's ACL user: a consumer left by a dead worker on each lane must go. The
+# llmq-worker-sweep build runs the sweep every 2 s (tests/deploy/CMakeLists.txt).
+sweep=${LLMQ_WORKER_SWEEP:-}
+if [ -x "$sweep" ]; then
+  wurl=$(spec Deployment/llama-worker-deployment worker env | sed -n 's/^LLMQ_REDIS_URL=//p')
+  wuser=$(sed -E 's|^redis://([^:@]*):.*|\1|' <<<"$wurl"); wpass=$(sed -E 's|^redis://[^:]*:([^@]*)@.*|\1|' <<<"$wurl")
+  gpass=$(spec Deployment/llama-api-gateway gateway env | sed -n 's/^LLMQ_REDIS_URL=//p' | sed -E 's|^redis://[^:]*:([^@]*)@.*|\1|')
+  rc_() { local u=$1 pw=$2; shift 2; redis-cli -p "$rport" --user "$u" --pass "$pw" --no-auth-warning "$@" 2>&1; }
+  # Observed as the admin user: the worker user's own view could hide a NOPERM.
+  apass=$(printf '%s\n' "${rargs[@]}" | awk 'p == 2 {sub(/^>/, ""); print; exit} p == 1 {p = ($0 == "on") ? 2 : 0} $0 == "admin" && prev == "--user" {p = 1} {prev = $0}')
+  consumers() { for l in "${lanes[@]}"; do rc_ admin "$apass" XINFO CONSUMERS "$l" workers; done; }
+  lanes=(llmq:jobs:high llmq:jobs llmq:jobs:low)
+  for l in "${lanes[@]}"; do # a dead worker's consumer: it took a job and finished it
+    id=$(rc_ gateway "$gpass" XADD "$l" '*' id gone gw g0 req '{}')
+    rc_ "$wuser" "$wpass" XREADGROUP GROUP workers w-gone COUNT 1 STREAMS "$l" '>' > /dev/null
+    rc_ "$wuser" "$wpass" XACK "$l" workers "$id" > /dev/null; rc_ "$wuser" "$wpass" XDEL "$l" "$id" > /dev/null
+  done
+  check "dead consumer w-gone set up on each lane" test "$(consumers | grep -cx w-gone)" = 3
+  envs=(); while IFS= read -r l; do envs+=("${l//@llmq-redis:6379/@127.0.0.1:$rport}"); done < <(spec Deployment/llama-worker-deployment worker env)
+  env -i PATH=/usr/bin:/bin "${envs[@]}" LLMQ_METRICS_PORT="$(free_port)" "${worker_extra[@]}" "$sweep" > "$tmp/sweep.log" 2>&1 &
+  spid=$!; pids+=("$spid")
+  left=3
+  for _ in $(seq 1 80); do
+    left=$(consumers | grep -cx w-gone)
+    [ "$left" = 0 ] && break; sleep 0.1
+  done
+  check "worker sweep removed the dead consumer from every lane ($left left; $(grep -c 'removing consumer' "$tmp/sweep.log") removals logged)" test "$left" = 0
+  check "worker sweep: no Redis permission error" bash -c '! grep -qiE "NOPERM|no permissions|WRONGPASS|NOAUTH" "$1"' _ "$tmp/sweep.log"
+  kill -TERM "$spid"
+  for _ in $(seq 1 150); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+  wait "$spid"; rc=$?; check "sweep worker exits 0 on SIGTERM (rc $rc)" test "$rc" = 0
+else skip "consumer sweep: llmq-worker-sweep not built (LLMQ_WORKER_SWEEP)"; fi
 finish
