@@ -51,6 +51,7 @@ void slot_release(struct worker *w, struct slot *s)
     if (s->next) s->next->prev = s->prev;
     w->n_slots--;
     if (s->state == SLOT_RUNNING) w->n_running--;
+    int kick = w->claim_soon && !w->claim_in_flight;
     metric_set(w->m_running, w->n_running);
     free(s->traceparent);
     free(s->req_json);
@@ -58,6 +59,10 @@ void slot_release(struct worker *w, struct slot *s)
     buf_deinit(&s->replay);
     buf_deinit(&s->replay_lens);
     free(s);
+    if (kick) { /* entries we handed back for want of a slot: take them before new ones */
+        w->claim_soon = 0;
+        pull_autoclaim(w); /* pull_maybe follows when the XAUTOCLAIM chain ends */
+    }
     pull_maybe(w);
     drain_check(w);
 }
@@ -236,7 +241,10 @@ static void deliver(struct worker *w, int lane, const redisReply *ent)
          * more than the free slots): make it claimable by a peer (or us) at once. */
         rconn_command(w->cmd, NULL, NULL, "XCLAIM %s %s %s 0 %s IDLE %lld JUSTID",
                       w->lanes[lane].key, KEYS_GROUP, w->cfg.id, entry, w->cfg.lease_ms * 100);
-        if (w->draining) metric_add(w->m_jobs_handed_back, 1);
+        if (w->draining)
+            metric_add(w->m_jobs_handed_back, 1);
+        else
+            w->claim_soon = 1; /* XAUTOCLAIM at the next free slot, not the next tick */
         return;
     }
     struct slot *s = xcalloc(1, sizeof(*s));
@@ -362,8 +370,10 @@ void pull_maybe(struct worker *w)
         w->pull_stage = 0;
         w->pull_got = 0;
     }
-    if (w->draining || w->stopping || w->pull_in_flight || free_slots <= 0 ||
-        !rconn_connected(w->pull))
+    /* A running XAUTOCLAIM chain counts the same free slots: reading at the same time would
+     * take more entries than slots (the extra ones handed back). It calls us when done. */
+    if (w->draining || w->stopping || w->pull_in_flight || w->claim_in_flight ||
+        free_slots <= 0 || !rconn_connected(w->pull))
         return;
     if (uv_is_active((uv_handle_t *)&w->pull_retry)) return;
     int rc;
@@ -395,13 +405,20 @@ void pull_maybe(struct worker *w)
 
 static void autoclaim_lane(struct worker *w, int lane);
 
+/* The chain ended (or broke off): reads may count the free slots again. */
+static void claim_done(struct worker *w)
+{
+    w->claim_in_flight = 0;
+    pull_maybe(w);
+}
+
 static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct lane *l = priv;
     struct worker *w = l->w;
     redisReply *r = reply;
     if (!r || w->stopping) {
-        w->claim_in_flight = 0;
+        claim_done(w);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -410,7 +427,7 @@ static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
         else
             log_warn("XAUTOCLAIM %s: %s", l->key, r->str);
         snprintf(l->claim_cursor, sizeof(l->claim_cursor), "0-0");
-        w->claim_in_flight = 0;
+        claim_done(w);
         return;
     }
     /* [next cursor, [entries], [deleted ids]] (Redis 7) */
@@ -437,7 +454,7 @@ static void autoclaim_lane(struct worker *w, int lane)
 {
     int free_slots = w->max_batch - w->n_slots;
     if (lane >= KEYS_LANES || w->draining || w->stopping || free_slots <= 0) {
-        w->claim_in_flight = 0;
+        claim_done(w);
         return;
     }
     struct lane *l = &w->lanes[lane];
@@ -445,7 +462,7 @@ static void autoclaim_lane(struct worker *w, int lane)
                       KEYS_GROUP, w->cfg.id, w->cfg.lease_ms, l->claim_cursor, free_slots) == 0)
         w->claim_in_flight = 1;
     else
-        w->claim_in_flight = 0;
+        claim_done(w);
 }
 
 void pull_autoclaim(struct worker *w)

@@ -164,7 +164,9 @@ struct worker {
     int pull_in_flight;
     int pull_stage;        /* next lane to read without blocking; KEYS_LANES = block on all */
     int pull_got;          /* entries delivered by the non-blocking reads of this round */
-    int claim_in_flight;   /* an XAUTOCLAIM chain (lane by lane) is running */
+    int claim_in_flight;   /* an XAUTOCLAIM chain (lane by lane) is running; reads wait */
+    int claim_soon;        /* entries were handed back for want of a slot: XAUTOCLAIM when
+                            * one frees (slot_release) instead of at the next tick */
     uv_timer_t pull_retry; /* after a NOGROUP or error: retry pulling later */
     uv_timer_t tick;       /* 1 s: lease refresh, takeover, heartbeat */
 

@@ -602,6 +602,8 @@ static void test_dead_letter(void)
     CHECK_EQ(x->error, 1);
     CHECK_EQ(x->running, 2);
     CHECK(strstr(x->final, "\"code\":\"internal\"") != NULL);
+    /* the last attempt's reason comes with "gave up" */
+    CHECK(strstr(x->final, "gave up after 2 attempts; last error: engine failed") != NULL);
     CHECK_EQ(cmd_int("XLEN %sdlq", P, ""), 1);
     CHECK_EQ(cmd_int("XLEN %sjobs", P, ""), 0);
     char state[32];
@@ -609,6 +611,75 @@ static void test_dead_letter(void)
     CHECK_STR(state, strlen(state), "failed");
     CHECK_EQ(metric(w.port, "llmq_worker_jobs_total{outcome=\"dead_lettered\"}"), 1);
     CHECK_EQ(metric(w.port, "llmq_worker_jobs_total{outcome=\"retried\"}"), 2);
+    CHECK_EQ(worker_term(&w, 5000), 0);
+    view_close(&v);
+}
+
+/* A read that returns more entries than free slots (lanes: a blocking read over all three,
+ * or a read racing an XAUTOCLAIM) hands the extra ones straight back, unstarted: they stay
+ * pending with a large idle time, their attempt is not counted, and the worker takes them
+ * again as soon as a slot frees (not at the next tick). Made to happen here: --max-batch 1,
+ * the slot filled by a takeover (XAUTOCLAIM, once a second) of a high-lane job while the
+ * blocking read is in flight, then a normal job arrives and wakes that read. The blocking
+ * read restarts whenever it returns, so a first job d0 sent half a second away from the
+ * worker's tick (read off its heartbeat's PTTL) keeps its timeouts away from the tick. */
+static void test_lane_overflow_handback(void)
+{
+    const char *P = "t10:";
+    struct view v;
+    view_open(&v, P, "g1");
+    struct wproc w =
+        worker_start(P, "w1", (const char *[]){"--max-batch", "1", "--step-ms", "10",
+                                               "--lease-ms", "300", NULL});
+    redisReply *r = redisCommand(rc, "PTTL %sworker:w1", P);
+    long long since_tick = r && r->type == REDIS_REPLY_INTEGER ? 3000 - r->integer : 0;
+    freeReplyObject(r);
+    usleep((useconds_t)((1400 - since_tick % 1000) % 1000) * 1000);
+    enqueue(P, "g1", "d0", "{\"prompt\":\"d\",\"max_tokens\":1,\"seed\":1}");
+    const char *d0[] = {"d0"};
+    CHECK(wait_final(&v, d0, 1, 3000));
+    /* h1 in the high lane, delivered to a consumer that never runs it (in one transaction,
+     * so the worker's blocked read never sees it as new). */
+    r = redisCommand(rc, "HSET %sjob:h1 state queued gw g1 attempts 0", P);
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(rc, "MULTI"));
+    freeReplyObject(redisCommand(rc, "XADD %sjobs:high * id h1 gw g1 req %s", P,
+                                 "{\"prompt\":\"h\",\"max_tokens\":50,\"seed\":1}"));
+    freeReplyObject(
+        redisCommand(rc, "XREADGROUP GROUP workers ghost COUNT 1 STREAMS %sjobs:high >", P));
+    r = redisCommand(rc, "EXEC");
+    CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    freeReplyObject(r);
+    CHECK(wait_tokens(&v, "h1", 3, 5000)); /* taken over after the 300 ms lease */
+    enqueue(P, "g1", "n1", "{\"prompt\":\"n\",\"max_tokens\":5,\"seed\":2}");
+    usleep(150 * 1000);
+    /* n1: delivered to w1 (the woken blocking read) and handed back at once */
+    r = redisCommand(rc, "XPENDING %sjobs workers - + 10", P);
+    CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *e = r->element[0];
+        CHECK(!strcmp(e->element[1]->str, "w1"));
+        CHECK(e->element[2]->integer > 10000); /* aged: claimable by anyone */
+    }
+    freeReplyObject(r);
+    CHECK_EQ(view_req(&v, "n1")->running, 0); /* not started: the slot is h1's */
+    const char *ids[] = {"h1", "n1"};
+    CHECK(wait_final(&v, ids, 2, 8000));
+    CHECK_EQ(view_req(&v, "h1")->done, 1);
+    CHECK_EQ(view_req(&v, "n1")->done, 1);
+    CHECK_EQ(view_req(&v, "n1")->running, 1);
+    CHECK_EQ(view_req(&v, "n1")->next_index, 5);
+    char att[16], h_done[32], n_deq[32];
+    hget(P, "n1", "attempts", att, sizeof(att));
+    CHECK_STR(att, strlen(att), "1"); /* the hand-back was not an attempt */
+    hget(P, "h1", "done_us", h_done, sizeof(h_done));
+    hget(P, "n1", "dequeued_us", n_deq, sizeof(n_deq));
+    long long gap_ms = (atoll(n_deq) - atoll(h_done)) / 1000;
+    fprintf(stderr, "overflow hand-back: n1 started %lld ms after h1 ended\n", gap_ms);
+    CHECK(gap_ms >= 0);
+    CHECK(gap_ms < 250); /* taken when the slot freed, not at the next tick (~490 ms on) */
+    CHECK_EQ(cmd_int("XLEN %sjobs", P, ""), 0);
+    CHECK_EQ(cmd_int("XLEN %sjobs:high", P, ""), 0);
     CHECK_EQ(worker_term(&w, 5000), 0);
     view_close(&v);
 }
@@ -758,6 +829,7 @@ int main(void)
     TEST_RUN(test_takeover_after_sigkill);
     TEST_RUN(test_dead_letter);
     TEST_RUN(test_drain);
+    TEST_RUN(test_lane_overflow_handback);
     TEST_RUN(test_acl_user_and_bad_password);
     TEST_RUN(test_redis_outage);
     if (rc) redisFree(rc);
