@@ -4,6 +4,7 @@
  * dead-letter stream P dlq. Finds Redis through --redis-url or the state file of `llmq up`. */
 #include "up/up.h"
 
+#include "up/lanes.h"
 #include "up/net.h"
 #include "up/state.h"
 #include "common/buf.h"
@@ -103,7 +104,7 @@ int status_main(int argc, char **argv)
                        "Queue depth and lag, live workers, batch occupancy and tokens/s.", NULL, &e);
     int status = 2;
     redisContext *c = NULL;
-    json_t *out = json_object(), *ws = json_array();
+    json_t *out = json_object(), *ws = json_array(), *lanes = NULL, *st = NULL;
     if (rc == 1) { status = 0; goto done; }
     if (rc < 0) { fprintf(stderr, "llmq status: %s\n", e.msg); goto done; }
     if (resolve(&t, "status")) goto done;
@@ -114,22 +115,35 @@ int status_main(int argc, char **argv)
         goto done;
     }
 
+    /* Summed over the priority lanes (docs/QUEUE.md); each lane also reported alone. */
     long long depth = 0, lag = 0, pending = 0, dlq = 0;
-    redisReply *r = redisCommand(c, "XLEN %sjobs", t.prefix);
-    if (r && r->type == REDIS_REPLY_INTEGER) depth = r->integer;
-    if (r) freeReplyObject(r);
-    r = redisCommand(c, "XLEN %sdlq", t.prefix);
-    if (r && r->type == REDIS_REPLY_INTEGER) dlq = r->integer;
-    if (r) freeReplyObject(r);
-    r = redisCommand(c, "XINFO GROUPS %sjobs", t.prefix);
-    if (r && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t g = 0; g < r->elements; g++) {
+    long long lane_depth[UP_LANES] = { 0 }, lane_lag[UP_LANES] = { 0 }, lane_pending[UP_LANES] = { 0 };
+    redisReply *r;
+    lanes = json_object();
+    for (int lane = 0; lane < UP_LANES; lane++) {
+        r = redisCommand(c, "XLEN %sjobs%s", t.prefix, up_lane_suffix[lane]);
+        if (r && r->type == REDIS_REPLY_INTEGER) lane_depth[lane] = r->integer;
+        if (r) freeReplyObject(r);
+        r = redisCommand(c, "XINFO GROUPS %sjobs%s", t.prefix, up_lane_suffix[lane]);
+        for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
             const char *name = field_str(r->element[g], "name");
             if (!name || strcmp(name, "workers")) continue;
-            lag = field_int(r->element[g], "lag");
-            pending = field_int(r->element[g], "pending");
+            long long l = field_int(r->element[g], "lag");
+            lane_lag[lane] = l < 0 ? 0 : l;
+            lane_pending[lane] = field_int(r->element[g], "pending");
         }
+        if (r) freeReplyObject(r);
+        depth += lane_depth[lane];
+        lag += lane_lag[lane];
+        pending += lane_pending[lane] > 0 ? lane_pending[lane] : 0;
+        json_t *lj = json_object();
+        json_object_set_new(lj, "depth", json_integer(lane_depth[lane]));
+        json_object_set_new(lj, "lag", json_integer(lane_lag[lane]));
+        json_object_set_new(lj, "pending", json_integer(lane_pending[lane] > 0 ? lane_pending[lane] : 0));
+        json_object_set_new(lanes, up_lane_name[lane], lj);
     }
+    r = redisCommand(c, "XLEN %sdlq", t.prefix);
+    if (r && r->type == REDIS_REPLY_INTEGER) dlq = r->integer;
     if (r) freeReplyObject(r);
 
     /* Live workers: every P worker:* key that still exists (they expire 3 s after the last
@@ -168,6 +182,8 @@ int status_main(int argc, char **argv)
     json_object_set_new(out, "queue_lag", json_integer(lag));
     json_object_set_new(out, "queue_pending", json_integer(pending));
     json_object_set_new(out, "dlq", json_integer(dlq));
+    json_object_set_new(out, "lanes", lanes);
+    lanes = NULL;
     json_object_set_new(out, "workers_live", json_integer(n_live));
     json_object_set_new(out, "batch", json_integer(batch));
     json_object_set_new(out, "batch_max", json_integer(batch_max));
@@ -175,7 +191,7 @@ int status_main(int argc, char **argv)
     json_object_set(out, "workers", ws);
     /* The processes `llmq up` supervises, with their restart counts (gateways have no
      * heartbeat key; the state file is where they show). */
-    json_t *st = t.state_path && !strcmp(t.redis_url, t.own_url ? t.own_url : "")
+    st = t.state_path && !strcmp(t.redis_url, t.own_url ? t.own_url : "")
                      ? json_load_file(t.state_path, 0, NULL) : NULL;
     json_t *kids = st ? json_object_get(st, "children") : NULL;
     if (kids) json_object_set(out, "processes", kids);
@@ -189,6 +205,9 @@ int status_main(int argc, char **argv)
         printf("redis    %s  prefix %s\n", t.redis_url, t.prefix);
         printf("queue    depth %lld  lag %lld  running/pending %lld  dead-letter %lld\n",
                depth, lag < 0 ? 0 : lag, pending, dlq);
+        if (lane_depth[0] || lane_depth[2])
+            printf("lanes    high %lld/%lld  normal %lld/%lld  low %lld/%lld   (depth/lag)\n", lane_depth[0],
+                   lane_lag[0], lane_depth[1], lane_lag[1], lane_depth[2], lane_lag[2]);
         printf("workers  %d live  batch %lld/%lld (%.0f%%)  %.1f tokens/s\n", n_live, batch, batch_max,
                batch_max ? 100.0 * (double)batch / (double)batch_max : 0.0, tps);
         size_t i;
@@ -214,8 +233,9 @@ int status_main(int argc, char **argv)
         }
     }
     status = 0;
-    json_decref(st);
 done:
+    json_decref(st);
+    json_decref(lanes);
     if (c) redisFree(c);
     json_decref(ws);
     json_decref(out);
@@ -245,8 +265,12 @@ static int retry_entry(redisContext *c, const char *prefix, redisReply *entry)
     const char *gw = field_str(f, "gw"), *tp = field_str(f, "tp");
     char enq[32];
     snprintf(enq, sizeof(enq), "%llu", (unsigned long long)clock_wall_us());
+    /* back into the lane of its priority, as the gateway would have put it */
+    json_t *rj = json_loads(req, 0, NULL);
+    int lane = up_lane_of(json_integer_value(json_object_get(rj, "priority")));
+    json_decref(rj);
     redisAppendCommand(c, "HSET %sjob:%s state queued attempts 0 error %s", prefix, id, "");
-    redisAppendCommand(c, "XADD %sjobs * id %s gw %s req %s tp %s enq_us %s", prefix, id,
+    redisAppendCommand(c, "XADD %sjobs%s * id %s gw %s req %s tp %s enq_us %s", prefix, up_lane_suffix[lane], id,
                        gw ? gw : "", req, tp ? tp : "", enq);
     redisAppendCommand(c, "XDEL %sdlq %s", prefix, entry->element[0]->str);
     int rc = 0;

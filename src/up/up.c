@@ -7,6 +7,7 @@
 #include "up/up.h"
 
 #include "up/child.h"
+#include "up/lanes.h"
 #include "up/net.h"
 #include "up/state.h"
 #include "common/buf.h"
@@ -461,8 +462,9 @@ static int wait_ready(struct up *u)
 
 /* ---------------------------------------------------------------- autoscale */
 
-/* Reads the group's lag (jobs not yet delivered) and pending (delivered, not acked) from
- * XINFO GROUPS. Returns 0, or -1 when Redis does not answer. No stream yet = 0 and 0. */
+/* Reads the group's lag (jobs not yet delivered) and pending (delivered, not acked), summed
+ * over the priority lanes, from XINFO GROUPS. Returns 0, or -1 when Redis does not answer.
+ * A lane with no stream yet counts 0. */
 static int queue_stats(struct up *u, long long *lag, long long *pending)
 {
     char err[256];
@@ -470,22 +472,24 @@ static int queue_stats(struct up *u, long long *lag, long long *pending)
     if (!c) return -1;
     *lag = 0;
     *pending = 0;
-    redisReply *r = redisCommand(c, "XINFO GROUPS %sjobs", u->cfg.prefix);
-    for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-        redisReply *grp = r->element[g];
-        long long glag = 0, gpend = 0;
-        int mine = 0;
-        for (size_t k = 0; grp->type == REDIS_REPLY_ARRAY && k + 1 < grp->elements; k += 2) {
-            const char *key = grp->element[k]->str;
-            redisReply *v = grp->element[k + 1];
-            if (!key) continue;
-            if (!strcmp(key, "name") && v->str && !strcmp(v->str, "workers")) mine = 1;
-            if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER) glag = v->integer;
-            if (!strcmp(key, "pending") && v->type == REDIS_REPLY_INTEGER) gpend = v->integer;
+    for (int lane = 0; lane < UP_LANES; lane++) {
+        redisReply *r = redisCommand(c, "XINFO GROUPS %sjobs%s", u->cfg.prefix, up_lane_suffix[lane]);
+        for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+            redisReply *grp = r->element[g];
+            long long glag = 0, gpend = 0;
+            int mine = 0;
+            for (size_t k = 0; grp->type == REDIS_REPLY_ARRAY && k + 1 < grp->elements; k += 2) {
+                const char *key = grp->element[k]->str;
+                redisReply *v = grp->element[k + 1];
+                if (!key) continue;
+                if (!strcmp(key, "name") && v->str && !strcmp(v->str, "workers")) mine = 1;
+                if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER) glag = v->integer;
+                if (!strcmp(key, "pending") && v->type == REDIS_REPLY_INTEGER) gpend = v->integer;
+            }
+            if (mine) { *lag += glag; *pending += gpend; }
         }
-        if (mine) { *lag = glag; *pending = gpend; }
+        if (r) freeReplyObject(r);
     }
-    if (r) freeReplyObject(r);
     redisFree(c);
     return 0;
 }

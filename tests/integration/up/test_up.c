@@ -169,18 +169,29 @@ static void test_autoscale(void)
     json_decref(j);
     pid_t w[8];
     CHECK_EQ(h_up_children(&u, w, 8, "worker-"), 1);
-    /* 20 undelivered jobs: lag 20, target 4 per worker -> 5, capped at 3 */
-    char cmd[600];
+    /* 20 undelivered jobs over two priority lanes: lag 20 in all, target 4 per worker -> 5,
+     * capped at 3 (a scaler reading only P jobs would see 8 and want 2) */
+    char cmd[800];
     snprintf(cmd, sizeof(cmd), "redis-cli -p %d XGROUP CREATE llmq:jobs workers '$' MKSTREAM >/dev/null && "
-             "for i in $(seq 20); do redis-cli -p %d XADD llmq:jobs '*' id x$i >/dev/null; done", port, port);
+             "redis-cli -p %d XGROUP CREATE llmq:jobs:high workers '$' MKSTREAM >/dev/null && "
+             "for i in $(seq 8); do redis-cli -p %d XADD llmq:jobs '*' id x$i >/dev/null; done && "
+             "for i in $(seq 12); do redis-cli -p %d XADD llmq:jobs:high '*' id h$i >/dev/null; done",
+             port, port, port, port);
     CHECK_EQ(h_run(cmd, NULL, 0), 0);
+    char out[4096];
+    snprintf(cmd, sizeof(cmd), "'%s' status --json --state-file '%s'", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    json_t *sj = json_loads(out, 0, NULL);
+    CHECK_EQ(json_integer_value(json_object_get(sj, "queue_lag")), 20);
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(json_object_get(sj, "lanes"), "high"), "lag")), 12);
+    json_decref(sj);
     uint64_t end = h_now_ms() + 8000;
     int n = 1;
     while (h_now_ms() < end && n != 3) { usleep(100000); n = h_up_children(&u, w, 8, "worker-"); }
     CHECK_EQ(n, 3);
     CHECK(h_log_count(&u, "autoscale") >= 1);
     /* queue drained: scale down (one pod per period by the default policy) */
-    snprintf(cmd, sizeof(cmd), "redis-cli -p %d DEL llmq:jobs >/dev/null", port);
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d DEL llmq:jobs llmq:jobs:high >/dev/null", port);
     CHECK_EQ(h_run(cmd, NULL, 0), 0);
     end = h_now_ms() + 8000;
     while (h_now_ms() < end && n == 3) { usleep(100000); n = h_up_children(&u, w, 8, "worker-"); }
