@@ -292,6 +292,8 @@ int main(int argc, char **argv)
         job_request_deinit(&s->req);
         buf_deinit(&s->replay);
         buf_deinit(&s->replay_lens);
+        free(s->held);
+        buf_deinit(&s->held_text);
         free(s);
     }
     publish_deinit(w);

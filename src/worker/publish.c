@@ -165,46 +165,90 @@ static void finish_ended(struct worker *w, struct slot *s, uint32_t total)
     }
 }
 
+/* One record of the engine for a running slot. A final one (fin) ends the slot. */
+static void handle_out(struct worker *w, struct slot *s, const struct eout *o, const char *text)
+{
+    if (o->prompt_tokens) s->prompt_tokens = o->prompt_tokens;
+    if (o->fin == EOUT_NONE || o->fin == EOUT_STOP || o->fin == EOUT_LENGTH)
+        tokens_out(w, s, o, text);
+    if (o->fin == EOUT_NONE) return;
+    if (s->end != SLOT_END_NONE) {
+        finish_ended(w, s, o->total);
+        return;
+    }
+    s->tokens = o->total;
+    switch (o->fin) {
+    case EOUT_STOP:
+        publish_finish(w, s, "done", "stop", NULL, NULL);
+        break;
+    case EOUT_LENGTH:
+        publish_finish(w, s, "done", "length", NULL, NULL);
+        break;
+    case EOUT_ERROR: {
+        char why[400];
+        snprintf(why, sizeof(why), "%.*s", (int)o->text_len, text);
+        publish_retry(w, s, why);
+        break;
+    }
+    case EOUT_REJECTED: {
+        char why[400];
+        snprintf(why, sizeof(why), "%.*s", (int)o->text_len, text);
+        publish_finish(w, s, "failed", NULL, "bad_request", why);
+        break;
+    }
+    case EOUT_DROPPED: /* a drop we did not ask for cannot happen; finish it safely */
+        publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
+        break;
+    case EOUT_NONE:
+        break;
+    }
+}
+
+/* A record for a slot that joined the engine before its delivery check replied (pull.c):
+ * kept until the check passes (publish_held) or, when it failed, dropped; a final record
+ * means the engine let go, so a failed check's verdict can run. */
+static void hold_out(struct worker *w, struct slot *s, const struct eout *o, const char *text)
+{
+    if (o->fin != EOUT_NONE) s->engine_done = 1;
+    if (s->verdict != SLOT_VERDICT_NONE) {
+        if (o->fin != EOUT_NONE) pull_verdict(w, s); /* frees s */
+        return;
+    }
+    if (s->n_held == s->cap_held) {
+        s->cap_held = s->cap_held ? s->cap_held * 2 : 8;
+        s->held = xrealloc(s->held, (size_t)s->cap_held * sizeof(*s->held));
+    }
+    struct eout *h = &s->held[s->n_held++];
+    *h = *o;
+    h->text_off = s->held_text.len;
+    buf_append(&s->held_text, text, o->text_len);
+}
+
+void publish_held(struct worker *w, struct slot *s)
+{
+    struct eout *held = s->held;
+    int n = s->n_held;
+    struct buf text = s->held_text; /* moved: s may be freed by its final record */
+    s->held = NULL;
+    s->n_held = s->cap_held = 0;
+    buf_init(&s->held_text);
+    for (int i = 0; i < n; i++) {
+        handle_out(w, s, &held[i], text.data ? text.data + held[i].text_off : "");
+        if (held[i].fin != EOUT_NONE) break; /* s is gone */
+    }
+    free(held);
+    buf_deinit(&text);
+}
+
 void publish_step(struct worker *w, struct estep *st)
 {
     for (int i = 0; i < st->n; i++) {
         const struct eout *o = &st->outs[i];
-        struct slot *s = o->slot;
         const char *text = st->text.data ? st->text.data + o->text_off : "";
-        if (o->prompt_tokens) s->prompt_tokens = o->prompt_tokens;
-        if (o->fin == EOUT_NONE || o->fin == EOUT_STOP || o->fin == EOUT_LENGTH)
-            tokens_out(w, s, o, text);
-        if (o->fin == EOUT_NONE) continue;
-        if (s->end != SLOT_END_NONE) {
-            finish_ended(w, s, o->total);
-            continue;
-        }
-        s->tokens = o->total;
-        switch (o->fin) {
-        case EOUT_STOP:
-            publish_finish(w, s, "done", "stop", NULL, NULL);
-            break;
-        case EOUT_LENGTH:
-            publish_finish(w, s, "done", "length", NULL, NULL);
-            break;
-        case EOUT_ERROR: {
-            char why[256];
-            snprintf(why, sizeof(why), "%.*s", (int)o->text_len, text);
-            publish_retry(w, s, why);
-            break;
-        }
-        case EOUT_REJECTED: {
-            char why[256];
-            snprintf(why, sizeof(why), "%.*s", (int)o->text_len, text);
-            publish_finish(w, s, "failed", NULL, "bad_request", why);
-            break;
-        }
-        case EOUT_DROPPED: /* a drop we did not ask for cannot happen; finish it safely */
-            publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
-            break;
-        case EOUT_NONE:
-            break;
-        }
+        if (o->slot->state == SLOT_CHECKING)
+            hold_out(w, o->slot, o, text);
+        else
+            handle_out(w, o->slot, o, text);
     }
     /* Deadlines of running jobs, checked once per step. */
     uint64_t now = clock_wall_us();

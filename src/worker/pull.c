@@ -58,6 +58,8 @@ void slot_release(struct worker *w, struct slot *s)
     job_request_deinit(&s->req);
     buf_deinit(&s->replay);
     buf_deinit(&s->replay_lens);
+    free(s->held);
+    buf_deinit(&s->held_text);
     free(s);
     if (kick) { /* entries we handed back for want of a slot: take them before new ones */
         w->claim_soon = 0;
@@ -111,6 +113,49 @@ static int str_is(const redisReply *r, const char *s)
 /* States after which a redelivered job is acknowledged and skipped (idempotent delivery). */
 static const char *const final_states[] = {"done", "failed", "cancelled"};
 
+void pull_verdict(struct worker *w, struct slot *s)
+{
+    switch (s->verdict) {
+    case SLOT_VERDICT_RELEASE:
+    case SLOT_VERDICT_NONE:
+        slot_release(w, s);
+        break;
+    case SLOT_VERDICT_SKIP:
+        ack_del(w, s->lane, s->entry);
+        slot_release(w, s);
+        break;
+    case SLOT_VERDICT_HANDBACK:
+        publish_handback(w, s);
+        break;
+    case SLOT_VERDICT_FAIL:
+        publish_finish(w, s, "failed", NULL, s->verdict_code, s->verdict_msg);
+        break;
+    case SLOT_VERDICT_CANCEL:
+        publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
+        break;
+    }
+}
+
+/* The delivery check says the job must not run: carry out v now, or, when the engine already
+ * runs it (early join), once the engine has let go (publish.c hold_out). */
+static void check_failed(struct worker *w, struct slot *s, enum slot_verdict v, const char *code,
+                         const char *msg)
+{
+    s->verdict = v;
+    snprintf(s->verdict_code, sizeof(s->verdict_code), "%s", code ? code : "");
+    snprintf(s->verdict_msg, sizeof(s->verdict_msg), "%s", msg ? msg : "");
+    if (!s->early || s->engine_done || w->stopping) { /* (stopping: the engine is gone) */
+        pull_verdict(w, s);
+        return;
+    }
+    /* Its held records are dropped; the next step drops the sequence (EOUT_DROPPED). */
+    free(s->held);
+    s->held = NULL;
+    s->n_held = s->cap_held = 0;
+    buf_reset(&s->held_text);
+    batch_cancel(&w->batch, s);
+}
+
 /* The second half of the delivery check (HINCRBY attempts came first, same pipeline). */
 static void on_state(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -124,7 +169,7 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         snprintf(msg, sizeof(msg), "job record %s unusable: %s", s->id,
                  r->type == REDIS_REPLY_ERROR ? r->str : "attempts is not an integer");
         log_req(LOG_LEVEL_ERROR, s->id, s->trace_id, "%s", msg);
-        publish_finish(w, s, "failed", NULL, "internal", msg);
+        check_failed(w, s, SLOT_VERDICT_FAIL, "internal", msg);
         return;
     }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || s->attempts == 0) {
@@ -132,7 +177,7 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
         log_req(LOG_LEVEL_WARN, s->id, s->trace_id,
                 "delivery check failed (%s); leaving the job pending",
                 r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-        slot_release(w, s);
+        check_failed(w, s, SLOT_VERDICT_RELEASE, NULL, NULL);
         return;
     }
     const redisReply *st = r->element[0];
@@ -141,12 +186,11 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
             log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "job already %s; acknowledging redelivery",
                     st->str);
             metric_add(w->m_jobs_skipped, 1);
-            ack_del(w, s->lane, s->entry);
-            slot_release(w, s);
+            check_failed(w, s, SLOT_VERDICT_SKIP, NULL, NULL);
             return;
         }
     if (w->draining) { /* delivered while draining: give it straight back */
-        publish_handback(w, s);
+        check_failed(w, s, SLOT_VERDICT_HANDBACK, NULL, NULL);
         return;
     }
     if (s->attempts > w->cfg.max_attempts) {
@@ -181,33 +225,56 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
             lens[i] = i == 8 ? s->req_len : strlen(argv[i]);
         rconn_command_argv(w->cmd, NULL, NULL, 15, argv, lens);
         s->dead_lettered = 1;
-        publish_finish(w, s, "failed", NULL, "internal", msg);
+        check_failed(w, s, SLOT_VERDICT_FAIL, "internal", msg);
         return;
     }
-    struct err e = {0};
-    if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
-        log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "bad job: %s", e.msg);
-        publish_finish(w, s, "failed", NULL, "bad_request", e.msg);
-        return;
+    if (!s->early) {
+        struct err e = {0};
+        if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
+            log_req(LOG_LEVEL_WARN, s->id, s->trace_id, "bad job: %s", e.msg);
+            publish_finish(w, s, "failed", NULL, "bad_request", e.msg);
+            return;
+        }
+        s->deadline_us = s->req.deadline_us;
     }
-    s->deadline_us = s->req.deadline_us;
     if (s->deadline_us && clock_wall_us() >= s->deadline_us) {
-        publish_finish(w, s, "failed", NULL, "timeout", "deadline passed before the job started");
+        check_failed(w, s, SLOT_VERDICT_FAIL, "timeout", "deadline passed before the job started");
         return;
     }
     if (s->end == SLOT_END_CANCELLED) { /* a cancel arrived while we were checking */
-        publish_finish(w, s, "cancelled", "cancelled", NULL, NULL);
+        check_failed(w, s, SLOT_VERDICT_CANCEL, NULL, NULL);
         return;
     }
-    s->dequeued_us = clock_wall_us();
     if (s->enqueued_us && s->dequeued_us > s->enqueued_us)
         metric_observe(w->m_queue_s, (double)(s->dequeued_us - s->enqueued_us) / 1e6);
     s->state = SLOT_RUNNING;
     w->n_running++;
     metric_set(w->m_running, w->n_running);
     publish_running(w, s);
+    log_req(LOG_LEVEL_DEBUG, s->id, s->trace_id, "running (attempt %lld%s)", s->attempts,
+            s->early ? ", joined early" : "");
+    if (s->early)
+        publish_held(w, s); /* what the engine made meanwhile (may end and free s) */
+    else
+        batch_join(&w->batch, s);
     publish_flush(w);
-    log_req(LOG_LEVEL_DEBUG, s->id, s->trace_id, "running (attempt %lld)", s->attempts);
+}
+
+/* Joins the engine before the delivery check replies, so the first step overlaps that round
+ * trip; its records are held until the check passes (docs/WORKER.md "Latency"). Only for a
+ * request that decodes and whose deadline has not passed; otherwise on_state decides as
+ * before. */
+static void join_early(struct worker *w, struct slot *s)
+{
+    struct err e = {0};
+    if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
+        job_request_deinit(&s->req); /* on_state decodes again and fails it (bad_request) */
+        job_request_init(&s->req);
+        return;
+    }
+    s->deadline_us = s->req.deadline_us;
+    if (s->deadline_us && clock_wall_us() >= s->deadline_us) return;
+    s->early = 1;
     batch_join(&w->batch, s);
 }
 
@@ -258,6 +325,7 @@ static void deliver(struct worker *w, int lane, const redisReply *ent)
     job_request_init(&s->req);
     buf_init(&s->replay);
     buf_init(&s->replay_lens);
+    buf_init(&s->held_text);
     if (tp && tp->len) {
         s->traceparent = xstrndup(tp->str, tp->len);
         /* traceparent: 00-<32 hex trace id>-<16 hex parent>-<flags> */
@@ -265,6 +333,7 @@ static void deliver(struct worker *w, int lane, const redisReply *ent)
             snprintf(s->trace_id, sizeof(s->trace_id), "%.32s", tp->str + 3);
     }
     s->enqueued_us = parse_u64(enq);
+    s->dequeued_us = clock_wall_us(); /* taken from the queue (queue_ms ends here) */
     s->state = SLOT_CHECKING;
     s->next = w->slots;
     if (w->slots) w->slots->prev = s;
@@ -277,7 +346,9 @@ static void deliver(struct worker *w, int lane, const redisReply *ent)
         /* Only the first can have been sent: on_attempts does not free. Drop the slot; the
          * entry stays pending and comes back through the lease. */
         slot_release(w, s);
+        return;
     }
+    join_early(w, s);
 }
 
 /* ---------------------------------------------------------------- XREADGROUP */

@@ -33,8 +33,19 @@ struct worker_cfg {
 /* ---------------------------------------------------------------- slots (loop thread) */
 
 enum slot_state {
-    SLOT_CHECKING, /* delivered; attempts/state checks in flight; engine has not seen it */
-    SLOT_RUNNING,  /* joined: the engine thread holds a pointer to it */
+    SLOT_CHECKING, /* delivered; attempts/state checks in flight; if early, the engine
+                    * already runs it (its records are held, not published) */
+    SLOT_RUNNING,  /* checked and joined: the engine thread holds a pointer to it */
+};
+
+/* What a failed delivery check of an early-joined slot does once the engine lets go. */
+enum slot_verdict {
+    SLOT_VERDICT_NONE = 0,
+    SLOT_VERDICT_RELEASE,  /* no check result: leave the entry pending (the lease brings it back) */
+    SLOT_VERDICT_SKIP,     /* already final: acknowledge the redelivery */
+    SLOT_VERDICT_HANDBACK, /* delivered while draining */
+    SLOT_VERDICT_FAIL,     /* fail the job: verdict_code, verdict_msg */
+    SLOT_VERDICT_CANCEL,   /* cancelled while checking */
 };
 
 /* Why a running slot is being ended early (the engine reports back before it is freed). */
@@ -73,6 +84,15 @@ struct slot {
     struct buf replay_lens; /* owned: field o, per-token byte lengths (queue/replay.h) */
     uint32_t replay_first, replay_count;
     uint64_t replay_flush_us; /* monotonic time of the last XADD */
+    /* Early join (pull.c): the engine starts while HINCRBY/HMGET are in flight. */
+    int early;              /* joined before the check replied */
+    int engine_done;        /* early: a final record came (the engine let go) */
+    struct eout *held;      /* early, checking: the engine's records, not yet published */
+    int n_held, cap_held;
+    struct buf held_text;   /* their text */
+    enum slot_verdict verdict;
+    char verdict_code[24];
+    char verdict_msg[512];
 };
 
 /* ---------------------------------------------------------------- batch (engine thread) */
@@ -212,6 +232,7 @@ void pull_autoclaim(struct worker *w);  /* takeover of dead workers' jobs */
 void pull_cancel(struct worker *w, const char *id, size_t len);
 struct slot *slot_find(struct worker *w, const char *id, size_t len);
 void slot_release(struct worker *w, struct slot *s); /* unlink, free, pull more */
+void pull_verdict(struct worker *w, struct slot *s);  /* carry out s->verdict; frees s */
 
 /* The stream holding s's entry (XACK, XDEL, XCLAIM go there). */
 static inline const char *slot_stream(const struct slot *s)
@@ -236,6 +257,9 @@ void publish_record(struct worker *w, const struct slot *s, enum event_kind kind
 void publish_flush(struct worker *w);                  /* one PUBLISH per gateway with records */
 void publish_step(struct worker *w, struct estep *st); /* handles one step's outputs */
 void publish_running(struct worker *w, struct slot *s);
+/* The check of an early-joined slot passed: publish what the engine made meanwhile (may
+ * end and free s). */
+void publish_held(struct worker *w, struct slot *s);
 /* Ends a slot: replay final entry, d/e record, HSET/EXPIRE, XACK+XDEL, metrics, release.
  * outcome: "done", "failed", "cancelled". code/msg for errors (NULL otherwise). */
 void publish_finish(struct worker *w, struct slot *s, const char *outcome,

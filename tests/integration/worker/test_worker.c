@@ -505,6 +505,36 @@ static void test_cancel(void)
         usleep(20000);
     CHECK_EQ(cmd_int("XLEN %sjobs", P, ""), 0);
     CHECK_EQ(view_req(&v, "c2")->running, 0);
+    CHECK_EQ(view_req(&v, "c2")->next_index, 0);
+    CHECK_EQ(worker_term(&w, 5000), 0);
+    /* The engine starts a job before its delivery check replies (early join): with a 0 ms
+     * engine it has finished before the check says "already done"; none of it is sent. */
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "c3-%d", i);
+        enqueue(P, "g1", id, "{\"prompt\":\"x\",\"max_tokens\":3,\"seed\":1}");
+        r = redisCommand(rc, "HSET %sjob:%s state done", P, id);
+        if (r) freeReplyObject(r);
+    }
+    w = worker_start(P, "w3", (const char *[]){"--step-ms", "0", NULL});
+    until = harness_now_ms() + 3000;
+    while (cmd_int("XLEN %sjobs", P, "") != 0 && harness_now_ms() < until)
+        usleep(20000);
+    CHECK_EQ(cmd_int("XLEN %sjobs", P, ""), 0);
+    while (pump(&v, 100)) {
+    }
+    for (int i = 0; i < 5; i++) {
+        char id[8], st[16];
+        snprintf(id, sizeof(id), "c3-%d", i);
+        CHECK_EQ(view_req(&v, id)->running, 0);
+        CHECK_EQ(view_req(&v, id)->next_index, 0);
+        CHECK_EQ(view_req(&v, id)->done + view_req(&v, id)->error, 0);
+        hget(P, id, "state", st, sizeof(st));
+        CHECK_STR(st, strlen(st), "done");
+    }
+    CHECK_EQ(metric(w.port, "llmq_worker_jobs_total{outcome=\"skipped\"}"), 5);
+    fprintf(stderr, "skipped after an early join: %.0f tokens generated and dropped\n",
+            metric(w.port, "llmq_tokens_generated_total"));
     CHECK_EQ(worker_term(&w, 5000), 0);
     view_close(&v);
 }
