@@ -1,6 +1,7 @@
 /* jscan.c -- see jscan.h. A recursive-descent skipper bounded by len and a depth limit. */
 #include "bench/jscan.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,15 @@ int jscan_num(const char *json, size_t len, const char *path, double *out)
     memcpy(tmp, v.p, v.len);
     tmp[v.len] = '\0';
     *out = strtod(tmp, NULL);
+    return 1;
+}
+
+int jscan_int(const char *json, size_t len, const char *path, int *out)
+{
+    double d;
+    if (!jscan_num(json, len, path, &d)) return 0;
+    if (d != d) d = 0;
+    *out = d >= (double)INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     return 1;
 }
 

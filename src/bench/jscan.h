@@ -24,6 +24,9 @@ int jscan_find(const char *json, size_t len, const char *path, struct jscan_val 
 /* Convenience wrappers: 1 when found with that type. */
 int jscan_str(const char *json, size_t len, const char *path, const char **s, size_t *n);
 int jscan_num(const char *json, size_t len, const char *path, double *out);
+/* A number truncated toward zero and clamped to int's range (a server's 1e300 must not
+ * reach a cast: undefined behaviour). */
+int jscan_int(const char *json, size_t len, const char *path, int *out);
 /* 1 when the raw string value v equals s exactly (no unescaping). */
 int jscan_eq(const char *p, size_t n, const char *s);
 

@@ -157,6 +157,9 @@ void run_req_tokens(struct run *run, struct breq *r, int index, int count)
 {
     uint64_t now = clock_mono_us();
     int fresh;
+    /* a hostile or broken server's numbers: keep index + count far from overflow */
+    if (index > (1 << 30)) index = 1 << 30;
+    if (count > (1 << 20)) count = 1 << 20;
     if (index < 0) {
         fresh = count;
     } else {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,8 +90,7 @@ static void dispatch_event(struct sse_conn *c)
         finish(c, code);
         goto out;
     }
-    double u;
-    if (jscan_num(d, n, "usage.completion_tokens", &u)) r->usage_tokens = (int)u;
+    jscan_int(d, n, "usage.completion_tokens", &r->usage_tokens);
     int has_text = run_chat(c->run) ? jscan_str(d, n, "choices.0.delta.content", &s, &sl)
                                     : jscan_str(d, n, "choices.0.text", &s, &sl);
     if (has_text) {
@@ -98,7 +98,7 @@ static void dispatch_event(struct sse_conn *c)
         if (!(finish_chunk && sl == 0)) {
             if (c->event_index >= 0) {
                 r->indexed = 1;
-                run_req_tokens(c->run, r, (int)c->event_index, 0);
+                run_req_tokens(c->run, r, c->event_index > INT_MAX ? INT_MAX : (int)c->event_index, 0);
             } else {
                 run_req_tokens(c->run, r, -1, 1);
             }
@@ -132,7 +132,10 @@ static void sse_line(struct sse_conn *c, const char *p, size_t n)
             long long v = 0;
             const char *q = colon + 1;
             int digits = 0;
-            while (q < p + n && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0'), digits++;
+            while (q < p + n && *q >= '0' && *q <= '9') {
+                if (v < 1000000000000LL) v = v * 10 + (*q - '0');   /* no overflow */
+                q++, digits++;
+            }
             if (digits && q == p + n) c->event_index = v;
         }
     }

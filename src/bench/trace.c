@@ -44,17 +44,22 @@ struct grow {
     size_t cap;
 };
 
-static void push(struct grow *g, double t_s, long long in, long long out)
+/* A token count clamped to [0, 10^7] before the conversion (a double outside int's range
+ * must not be cast: undefined behaviour, found by fuzz_trace). */
+static int tokens(double v)
+{
+    if (!(v > 0)) return 0;
+    if (v > 10000000) return 10000000;
+    return (int)v;
+}
+
+static void push(struct grow *g, double t_s, double in, double out)
 {
     if (g->t->n == g->cap) {
         g->cap = g->cap ? g->cap * 2 : 256;
         g->t->entries = xrealloc(g->t->entries, g->cap * sizeof(struct trace_entry));
     }
-    if (in < 0) in = 0;
-    if (out < 0) out = 0;
-    if (in > 10000000) in = 10000000;
-    if (out > 10000000) out = 10000000;
-    g->t->entries[g->t->n++] = (struct trace_entry){ t_s, (int)in, (int)out };
+    g->t->entries[g->t->n++] = (struct trace_entry){ t_s, tokens(in), tokens(out) };
 }
 
 /* Splits one CSV line (no newline) into at most max fields, trimming blanks and quotes.
@@ -104,6 +109,10 @@ static long long days_from_civil(long long y, unsigned m, unsigned d)
     return era * 146097 + (long long)doe - 719468;
 }
 
+/* A time the replay can use: finite and within 10^12 s of the epoch, so the differences
+ * taken later stay finite too ("nan" and "1e999" seconds get here through %lf/strtod). */
+static int time_ok(double t) { return isfinite(t) && fabs(t) < 1e12; }
+
 /* Seconds from "YYYY-MM-DD[ T]HH:MM:SS[.frac]" or a plain number. Returns 0 or -1. */
 static int parse_time(const char *s, double *out)
 {
@@ -112,25 +121,26 @@ static int parse_time(const char *s, double *out)
     if (sscanf(s, "%d-%d-%d%*[ T]%d:%d:%lf%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 && n > 0) {
         *out = (double)days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600.0 +
                mi * 60.0 + sec;
-        return 0;
+        return time_ok(*out) ? 0 : -1;
     }
     char *end;
     double v = strtod(s, &end);
-    if (end == s || !isfinite(v)) return -1;
+    if (end == s || !time_ok(v)) return -1;
     while (*end == ' ' || *end == '\t') end++;
     if (*end) return -1;
     *out = v;
     return 0;
 }
 
-static int parse_int(const char *s, long long *out)
+/* A token count: a number, possibly written 12.0 by some exports (clamped by push). */
+static int parse_count(const char *s, double *out)
 {
     char *end;
-    double v = strtod(s, &end);      /* some exports write 12.0 */
+    double v = strtod(s, &end);
     if (end == s || !isfinite(v)) return -1;
     while (*end == ' ' || *end == '\t') end++;
     if (*end) return -1;
-    *out = (long long)v;
+    *out = v;
     return 0;
 }
 
@@ -181,10 +191,9 @@ static int parse_csv(struct grow *g, enum trace_format fmt, const char *data, si
         }
         int need = ti > ii ? ti : ii;
         if (oi > need) need = oi;
-        double t;
-        long long in, out;
-        if (nf <= need || parse_time(f[ti], &t) < 0 || parse_int(f[ii], &in) < 0 ||
-            parse_int(f[oi], &out) < 0) {
+        double t, in, out;
+        if (nf <= need || parse_time(f[ti], &t) < 0 || parse_count(f[ii], &in) < 0 ||
+            parse_count(f[oi], &out) < 0) {
             rc = err_set(e, LLMQ_EFORMAT, "%s trace: line %d: expected time and two token counts",
                          trace_format_name(fmt), lineno);
             goto out;
@@ -223,12 +232,12 @@ static int parse_jsonl(struct grow *g, const char *data, size_t len, struct err 
         double t, in, out;
         int bad = !o || !json_is_object(o) || json_num(o, "timestamp", &t) < 0 ||
                   json_num(o, "input_length", &in) < 0 || json_num(o, "output_length", &out) < 0 ||
-                  !isfinite(t) || !isfinite(in) || !isfinite(out);
+                  !time_ok(t / 1000.0) || !isfinite(in) || !isfinite(out);
         json_decref(o);
         if (bad)
             return err_set(e, LLMQ_EFORMAT, "mooncake trace: line %d: expected an object with "
                            "numeric timestamp, input_length, output_length", lineno);
-        push(g, t / 1000.0, (long long)in, (long long)out);
+        push(g, t / 1000.0, in, out);
     }
     return 0;
 }

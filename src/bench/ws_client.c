@@ -193,15 +193,15 @@ static void handle_message(struct ws_conn *c, const char *m, size_t n)
     if (!r) return;                              /* late message of an ended request */
     double v;
     if (jscan_eq(type, tl, "token")) {
-        int index = jscan_num(m, n, "index", &v) ? (int)v : -1;
-        int count = jscan_num(m, n, "count", &v) ? (int)v : 1;
-        if (count < 1) count = 1;
+        int index, count;
+        if (!jscan_int(m, n, "index", &index)) index = -1;
+        if (!jscan_int(m, n, "count", &count) || count < 1) count = 1;
         r->indexed = index >= 0;
         run_req_tokens(run, r, index, count);
     } else if (jscan_eq(type, tl, "accepted")) {
         run_req_accepted(run, r);
     } else if (jscan_eq(type, tl, "done")) {
-        if (jscan_num(m, n, "usage.completion_tokens", &v)) r->usage_tokens = (int)v;
+        jscan_int(m, n, "usage.completion_tokens", &r->usage_tokens);
         if (jscan_num(m, n, "timing.queue_ms", &v)) r->srv_queue_ms = v;
         const char *fr;
         size_t fl;

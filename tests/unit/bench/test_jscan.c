@@ -1,4 +1,6 @@
 /* test_jscan.c -- the hot-path JSON lookup: paths, arrays, escapes, and malformed input. */
+#include <limits.h>
+
 #include "bench/jscan.h"
 #include "bench/rng.h"
 #include "common/xalloc.h"
@@ -73,9 +75,25 @@ static void test_mutations(void)
     CHECK(found > 0);
 }
 
+/* jscan_int: a server's absurd numbers are clamped, never cast out of range */
+static void test_int_clamped(void)
+{
+    const char *j = "{\"a\":1e300,\"b\":-1e300,\"c\":5.9,\"d\":1e999,\"e\":-7,\"f\":\"3\"}";
+    size_t n = strlen(j);
+    int v = 0;
+    CHECK(jscan_int(j, n, "a", &v) && v == INT_MAX);
+    CHECK(jscan_int(j, n, "b", &v) && v == INT_MIN);
+    CHECK(jscan_int(j, n, "c", &v) && v == 5);
+    CHECK(jscan_int(j, n, "d", &v) && v == INT_MAX);
+    CHECK(jscan_int(j, n, "e", &v) && v == -7);
+    CHECK(!jscan_int(j, n, "f", &v));
+    CHECK(!jscan_int(j, n, "g", &v));
+}
+
 int main(void)
 {
     TEST_RUN(test_paths);
+    TEST_RUN(test_int_clamped);
     TEST_RUN(test_malformed);
     TEST_RUN(test_mutations);
     TEST_MAIN_END();

@@ -88,6 +88,16 @@ static void test_errors(void)
     CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), LLMQ_EFORMAT);
     s = "TIMESTAMP,ContextTokens,GeneratedTokens\n1,inf,3\n";
     CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), LLMQ_EFORMAT);
+    /* found by fuzz_trace: NaN/inf seconds in a date, times whose differences overflow,
+     * token counts beyond int (clamped to 10^7, never cast out of range) */
+    s = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-01-01 00:00:nan,2,3\n";
+    CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), LLMQ_EFORMAT);
+    s = "{\"timestamp\": 1e300, \"input_length\": 1, \"output_length\": 2}\n";
+    CHECK_EQ(trace_parse(&t, TRACE_FORMAT_MOONCAKE, s, strlen(s), &e), LLMQ_EFORMAT);
+    s = "TIMESTAMP,ContextTokens,GeneratedTokens\n1,1e300,-1e300\n";
+    CHECK_EQ(trace_parse(&t, TRACE_FORMAT_AZURE, s, strlen(s), &e), 0);
+    CHECK(t.n == 1 && t.entries[0].prompt_tokens == 10000000 && t.entries[0].output_tokens == 0);
+    trace_deinit(&t);
     CHECK_EQ(trace_load(&t, TRACE_FORMAT_AZURE, "/nonexistent/trace.csv", &e), -ENOENT);
     enum trace_format f;
     CHECK_EQ(trace_format_parse("BurstGPT", &f), 0);
