@@ -28,6 +28,7 @@ struct sse_conn {
     struct buf data;             /* owned: the data of the event being built */
     struct buf body;             /* owned: an error response's body */
     long long event_index;       /* index from the event's id line; -1 = none */
+    long long event_first;       /* "<first>-<last>" ids: the first index; -1 = not given */
     int status;                  /* HTTP status */
     int done;                    /* [DONE] seen */
     int closing;
@@ -96,9 +97,13 @@ static void dispatch_event(struct sse_conn *c)
     if (has_text) {
         int finish_chunk = jscan_find(d, n, "choices.0.finish_reason", &v) && v.type == JSCAN_STR;
         if (!(finish_chunk && sl == 0)) {
-            if (c->event_index >= 0) {
+            int last = c->event_index > INT_MAX ? INT_MAX : (int)c->event_index;
+            if (c->event_first >= 0) {          /* exact: a gap anywhere is visible */
                 r->indexed = 1;
-                run_req_tokens(c->run, r, c->event_index > INT_MAX ? INT_MAX : (int)c->event_index, 0);
+                run_req_tokens(c->run, r, (int)c->event_first, last - (int)c->event_first + 1);
+            } else if (c->event_index >= 0) {   /* last index only: a middle gap reads as a merge */
+                r->indexed = 1;
+                run_req_tokens(c->run, r, last, 0);
             } else {
                 run_req_tokens(c->run, r, -1, 1);
             }
@@ -107,6 +112,19 @@ static void dispatch_event(struct sse_conn *c)
 out:
     buf_reset(&c->data);
     c->event_index = -1;
+    c->event_first = -1;
+}
+
+/* Decimal digits at *q (capped, never overflowing); returns how many were read. */
+static int digits_at(const char **q, const char *end, long long *v)
+{
+    int n = 0;
+    *v = 0;
+    while (*q < end && **q >= '0' && **q <= '9') {
+        if (*v < 1000000000000LL) *v = *v * 10 + (**q - '0');
+        (*q)++, n++;
+    }
+    return n;
 }
 
 /* One SSE line without its newline (and without a trailing CR). */
@@ -123,20 +141,28 @@ static void sse_line(struct sse_conn *c, const char *p, size_t n)
         if (c->data.len) buf_append_char(&c->data, '\n');
         buf_append(&c->data, p, n);
     } else if (n >= 3 && !memcmp(p, "id:", 3)) {
-        /* "<request-id>:<index>": the index is after the last colon */
+        /* "<request-id>:<last>" (llmq today: the last index of a merged event), or
+         * "<request-id>:<first>-<last>" (exact; see docs/LLMQ-BENCH.md): after the last colon */
         const char *colon = NULL;
         for (size_t i = 3; i < n; i++)
             if (p[i] == ':') colon = p + i;
         c->event_index = -1;
+        c->event_first = -1;
         if (colon) {
-            long long v = 0;
-            const char *q = colon + 1;
-            int digits = 0;
-            while (q < p + n && *q >= '0' && *q <= '9') {
-                if (v < 1000000000000LL) v = v * 10 + (*q - '0');   /* no overflow */
-                q++, digits++;
+            long long a, b;
+            const char *q = colon + 1, *end = p + n;
+            if (digits_at(&q, end, &a)) {
+                if (q == end) {
+                    c->event_index = a;
+                } else if (*q == '-') {
+                    q++;
+                    if (digits_at(&q, end, &b) && q == end && a <= b && b <= INT_MAX &&
+                        b - a < (1 << 20)) {
+                        c->event_first = a;
+                        c->event_index = b;
+                    }
+                }
             }
-            if (digits && q == p + n) c->event_index = v;
         }
     }
     /* "event:", "retry:" and ": comment" lines carry nothing the benchmark needs */
@@ -225,7 +251,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (nread > 0) {
         size_t np = http_parser_execute(&c->parser, &settings, b->base, (size_t)nread);
         if (c->closing) return;
-        if (np != (size_t)nread || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) finish(c, "bad_response");
+        if (np != (size_t)nread || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)
+            finish(c, "bad_response");
         return;
     }
     if (nread == UV_EOF) {
@@ -265,6 +292,7 @@ int sse_client_start(struct run *run, struct breq *r)
     c->run = run;
     c->r = r;
     c->event_index = -1;
+    c->event_first = -1;
     buf_init(&c->wbuf);
     buf_init(&c->pend);
     buf_init(&c->data);

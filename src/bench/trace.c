@@ -182,7 +182,8 @@ static int parse_csv(struct grow *g, enum trace_format fmt, const char *data, si
             ii = find_col(f, nf, icol);
             oi = find_col(f, nf, ocol);
             if (ti < 0 || ii < 0 || oi < 0) {
-                rc = err_set(e, LLMQ_EFORMAT, "%s trace: line %d: header lacks \"%s\", \"%s\" or \"%s\"",
+                rc = err_set(e, LLMQ_EFORMAT,
+                             "%s trace: line %d: header lacks \"%s\", \"%s\" or \"%s\"",
                              trace_format_name(fmt), lineno, tcol, icol, ocol);
                 goto out;
             }

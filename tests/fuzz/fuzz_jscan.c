@@ -6,8 +6,9 @@
  *   - a found value lies inside the JSON and looks like its type (quotes around a string,
  *     brackets around a container, the literal for true/false/null);
  *   - when jansson accepts the JSON (no duplicate keys, no backslash -- jscan compares keys
- *     raw -- no NUL byte, which json_loadb skips, and nesting within jscan's depth limit), jscan finds exactly what a walk of the
- *     jansson tree finds: same presence, same type, same number, same string bytes.
+ *     raw -- no NUL byte, which json_loadb skips, and nesting within jscan's depth limit),
+ *     jscan finds exactly what a walk of the jansson tree finds: same presence, same type,
+ *     same number, same string bytes.
  * The JSON is copied to a buffer of its exact size so ASan sees any read past its end. */
 #include "bench/jscan.h"
 
@@ -101,7 +102,8 @@ static void check_path(const char *js, size_t len, const char *path, json_t *roo
         if (v.p < js || v.len > len || v.p + v.len > js + len) abort();
         switch (v.type) {
         case JSCAN_STR:
-            if (v.p == js || v.p[-1] != '"' || v.p + v.len >= js + len || v.p[v.len] != '"') abort();
+            if (v.p == js || v.p[-1] != '"' || v.p + v.len >= js + len || v.p[v.len] != '"')
+                abort();
             break;
         case JSCAN_NUM:
             if (!v.len || (v.p[0] != '-' && (v.p[0] < '0' || v.p[0] > '9'))) abort();
@@ -145,7 +147,8 @@ static void check_path(const char *js, size_t len, const char *path, json_t *roo
         double y = json_is_integer(want) ? (double)json_integer_value(want) : json_real_value(want);
         if (x != y) abort();
     } else if (v.type == JSCAN_STR) {
-        if (json_string_length(want) != v.len || memcmp(json_string_value(want), v.p, v.len)) abort();
+        if (json_string_length(want) != v.len || memcmp(json_string_value(want), v.p, v.len))
+            abort();
     }
 }
 

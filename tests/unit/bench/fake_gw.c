@@ -140,8 +140,9 @@ static void emit_token(struct fstream *s, int index, int count)
                                s->id, index, index);
         ws_send_text(c, tmp, (size_t)n);
     } else {
-        buf_printf(&c->out, "id: fake-1:%d\ndata: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,",
-                   index + count - 1);
+        if (c->g->cfg.sse_range_ids) buf_printf(&c->out, "id: fake-1:%d-%d\n", index, index + count - 1);
+        else buf_printf(&c->out, "id: fake-1:%d\n", index + count - 1);
+        buf_append_str(&c->out, "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"index\":0,");
         if (s->chat) buf_printf(&c->out, "\"delta\":{\"content\":\" w%d\"},\"finish_reason\":null}]}\n\n", index);
         else buf_printf(&c->out, "\"text\":\" w%d\",\"finish_reason\":null}]}\n\n", index);
     }
@@ -172,7 +173,8 @@ static void clock_cb(uv_timer_t *t)
     while (*pp) {
         struct fstream *s = *pp;
         int k = g->cfg.tokens_per_step > 0 ? g->cfg.tokens_per_step : 1;
-        if (g->cfg.merge && s->c->ws) {
+        int ws_like = s->c->ws || g->cfg.sse_range_ids;
+        if (g->cfg.merge && ws_like) {
             int n = s->total - s->next < k ? s->total - s->next : k;
             emit_token(s, s->next, n);
             s->next += n;
@@ -180,7 +182,7 @@ static void clock_cb(uv_timer_t *t)
             for (int i = 0; i < k && s->next < s->total; i++) {
                 /* the injected gap: WS skips index 2; SSE (whose ids carry only the last
                  * index, so a middle gap reads as a merge) drops the last token */
-                if (s->skip && s->next == (s->c->ws ? 2 : s->total - 1)) s->next++;
+                if (s->skip && s->next == (ws_like ? 2 : s->total - 1)) s->next++;
                 if (s->next < s->total) emit_token(s, s->next, 1);
                 s->next++;
             }

@@ -14,6 +14,8 @@ struct fake_gw_cfg {
     int merge;                 /* WS: send ticks' tokens as one {"count":n} message */
     int skip_index_every;      /* fault: every Nth request skips index 2 (0 = never) */
     int reject_every;          /* fault: every Nth request gets 503 / overloaded (0 = never) */
+    int sse_range_ids;         /* SSE ids "<rid>:<first>-<last>" (the proposed exact form);
+                                * SSE then merges like WS and skips index 2 like WS */
 };
 
 struct fake_gw;
