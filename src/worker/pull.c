@@ -267,13 +267,14 @@ static void on_state(redisAsyncContext *ac, void *reply, void *priv)
 static void join_early(struct worker *w, struct slot *s)
 {
     struct err e = {0};
-    if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0) {
-        job_request_deinit(&s->req); /* on_state decodes again and fails it (bad_request) */
+    if (job_decode(&s->req, s->req_json, s->req_len, &e) < 0 ||
+        (s->req.deadline_us && clock_wall_us() >= s->req.deadline_us)) {
+        /* on_state decodes again and fails it (bad_request, timeout) */
+        job_request_deinit(&s->req);
         job_request_init(&s->req);
         return;
     }
     s->deadline_us = s->req.deadline_us;
-    if (s->deadline_us && clock_wall_us() >= s->deadline_us) return;
     s->early = 1;
     batch_join(&w->batch, s);
 }
