@@ -7,10 +7,13 @@
  *    together greedily for DECODE_STEPS steps, each device on its own tokens: the tokens
  *    must be equal until the first step where the CPU's top1-top2 margin is below thr (a
  *    near tie either side may take), thr = max(MARGIN_MIN, 2 x the largest |cuda - cpu|
- *    logit difference of the prompt), and the logits' NMSE <= NMSE_TOL while they are;
+ *    logit difference of the prompt), and the logits' NMSE <= tol while they are;
  *    then one sequence is freed and a new one reuses its pages.
  * Skips with a one-line reason in builds without CUDA or when no GPU is present.
- * NMSE = sum (cuda - cpu)^2 / sum cpu^2. NMSE_TOL is a bound, not a measurement: the CUDA
+ * LLMQ_TEST_CUDA_QUICK=1 (engine_test_cuda_emu: the same file against the CPU emulation of
+ * the kernels, tests/engine/cuda_emu.h) runs only some tiny models, DECODE_STEPS_QUICK steps.
+ * NMSE = sum (cuda - cpu)^2 / sum cpu^2; tol = NMSE_TOL_F32 / _F16 for models named *f32* /
+ * *f16*, NMSE_TOL otherwise. These are bounds, not measurements: the CUDA
  * kernels round activations exactly as the CPU does and differ in summation order only, so
  * they should differ about as much as two CPU kernel tiers do. Measured here, CPU scalar
  * vs AVX2 kernels on the shared models (same test prompt): f32/f16 NMSE 2e-10..2e-8,
@@ -26,11 +29,20 @@
 #include "engine/llama/llama.h"
 #include "tiny_model.h"
 
-#define NMSE_TOL 1e-3
+#define NMSE_TOL 2e-3
+#define NMSE_TOL_F32 1e-6      /* f32 weights: no activation rounding that could flip */
+#define NMSE_TOL_F16 1e-5      /* f16 weights: f16 roundings flip rarely (CPU tiers: 2e-8) */
 #define MARGIN_MIN 0.05
 #define PROMPT 40
 #define DECODE_STEPS 24
+#define DECODE_STEPS_QUICK 6
 #define NSEQ 3
+
+static int quick(void)
+{
+    const char *q = getenv("LLMQ_TEST_CUDA_QUICK");
+    return q && *q == '1';
+}
 
 static int threads_env(void)
 {
@@ -72,6 +84,7 @@ static void compare_model(const char *name, const char *path)
     }
     const struct llama_hparams *hp = llama_model_hparams(m);
     int V = hp->n_vocab;
+    double tol = strstr(name, "f32") ? NMSE_TOL_F32 : strstr(name, "f16") ? NMSE_TOL_F16 : NMSE_TOL;
     struct llama_ctx *ctx[2] = { NULL, NULL };     /* 0: cpu, 1: cuda */
     for (int d = 0; d < 2; d++) {
         struct llama_ctx_params cp = { .max_batch = NSEQ + 1, .ctx_len = 128, .threads = threads_env(),
@@ -102,8 +115,8 @@ static void compare_model(const char *name, const char *path)
         if (!(dd <= max_diff)) max_diff = dd;      /* NaN too */
     }
     double thr = 2 * max_diff > MARGIN_MIN ? 2 * max_diff : MARGIN_MIN;
-    if (!(prompt_nmse <= NMSE_TOL)) fprintf(stderr, "%s: prompt nmse %g > %g\n", name, prompt_nmse, NMSE_TOL);
-    CHECK(prompt_nmse <= NMSE_TOL);
+    if (!(prompt_nmse <= tol)) fprintf(stderr, "%s: prompt nmse %g > %g\n", name, prompt_nmse, tol);
+    CHECK(prompt_nmse <= tol);
 
     /* 2. Batched greedy decode of NSEQ sequences with prompts of 5, 17 and 33 tokens. */
     static const int plen[NSEQ] = { 5, 17, 33 };
@@ -122,7 +135,8 @@ static void compare_model(const char *name, const char *path)
         }
         CHECK_EQ(llama_eval(ctx[d], items, NSEQ), 0);
     }
-    for (int step = 0; step < DECODE_STEPS; step++) {
+    int steps = quick() ? DECODE_STEPS_QUICK : DECODE_STEPS;
+    for (int step = 0; step < steps; step++) {
         for (int k = 0; k < NSEQ; k++) {
             const float *a = lg[0] + (size_t)k * V, *b = lg[1] + (size_t)k * V;
             next[0][k] = llama_argmax(a, V);
@@ -130,7 +144,7 @@ static void compare_model(const char *name, const char *path)
             if (!alive[k]) continue;
             double q = nmse(b, a, (size_t)V);
             if (q > decode_nmse) decode_nmse = q;
-            CHECK(q <= NMSE_TOL);
+            CHECK(q <= tol);
             if (margin(a, V) < thr) {
                 alive[k] = 0;          /* near tie: the two runs may part here */
                 continue;
@@ -150,10 +164,10 @@ static void compare_model(const char *name, const char *path)
         CHECK_EQ(llama_prefill(ctx[d], sq[d][1], toks, 20, lg[d] + V), 0);
     }
     double reuse_nmse = nmse(lg[1] + V, lg[0] + V, (size_t)V);
-    CHECK(reuse_nmse <= NMSE_TOL);
+    CHECK(reuse_nmse <= tol);
     printf("%-36s prompt nmse %.3g (max |diff| %.3g)  decode max nmse %.3g  reuse nmse %.3g  "
            "tokens compared %d/%d (thr %.3g)\n", name, prompt_nmse, max_diff, decode_nmse, reuse_nmse,
-           compared, NSEQ * DECODE_STEPS, thr);
+           compared, NSEQ * steps, thr);
     free(lg[0]);
     free(lg[1]);
 done:
@@ -176,6 +190,10 @@ static void test_shared_models(void)
     char why[300];
     if (!have_gpu(why, sizeof(why))) {
         TEST_SKIP(why);
+        return;
+    }
+    if (quick()) {
+        TEST_SKIP("LLMQ_TEST_CUDA_QUICK=1: tiny models only");
         return;
     }
     const char *shared = test_shared_dir();
@@ -223,6 +241,9 @@ static void test_tiny_models(void)
         { "mha-f32", { .type = GGML_TYPE_F32, .seed = 20, .n_head_kv = 8 } },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* quick: F32 (exact path), Q4_K (K-quant + Q8_K rounding), tied Q8_0 + rope_freqs,
+         * Qwen2 (biases, NeoX RoPE, F16 rounding) */
+        if (quick() && i != 0 && i != 5 && i != 7 && i != 8) continue;
         char tag[64];
         snprintf(tag, sizeof(tag), "cuda-%s", cases[i].tag);
         const char *p = tiny_model_path(tag);

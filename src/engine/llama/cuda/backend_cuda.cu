@@ -16,7 +16,15 @@
  * for a first GPU worker, not tuned. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#ifdef LLMQ_CUDA_EMU
+#include "engine/cuda_emu.h"   /* tests/engine: runs these kernels on the CPU (engine_test_cuda_emu) */
+#else
 #include <cuda_runtime.h>
+/* kernel<<<grid, block, shared bytes, stream>>>(args), spelled so the CPU emulation can
+ * take it too. */
+#define LAUNCH(kernel, grid, block, shmem, stream, ...) kernel<<<grid, block, shmem, stream>>>(__VA_ARGS__)
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
 
 #include <errno.h>
 #include <math.h>
@@ -238,7 +246,7 @@ __global__ void k_attention(const float *__restrict__ q, float *__restrict__ att
                             int hd, float scale, const int *__restrict__ pos,
                             const int *__restrict__ page_off, const int *__restrict__ pages)
 {
-    extern __shared__ float sh[];
+    DYNAMIC_SHARED(float, sh);
     float *qf = sh, *wt = sh + hd;
     __shared__ float redf[ATT_THREADS / 32];
     __shared__ double redd[ATT_THREADS / 32];
@@ -520,13 +528,13 @@ static void mm(struct cuda_state *s, const struct dmat *w, const float *x, int n
         if (s->xr_src != x || s->xr_kind != kind) {
             size_t total = (size_t)n * w->cols;
             if (kind == ACT_F16 || kind == ACT_BF16) {
-                k_act_elem<<<grid_for(total, 256), 256, 0, s->stream>>>(x, s->xr, total, kind);
+                LAUNCH(k_act_elem, grid_for(total, 256), 256, 0, s->stream, x, s->xr, total, kind);
             } else if (kind == ACT_Q8_0) {
                 int nb = (int)(total / 32);
-                k_act_q8_0<<<(nb + 7) / 8, 256, 0, s->stream>>>(x, s->xr, nb);
+                LAUNCH(k_act_q8_0, (nb + 7) / 8, 256, 0, s->stream, x, s->xr, nb);
             } else {
                 int nb = (int)(total / 256);
-                k_act_q8_K<<<(nb + 7) / 8, 256, 0, s->stream>>>(x, s->xr, nb);
+                LAUNCH(k_act_q8_K, (nb + 7) / 8, 256, 0, s->stream, x, s->xr, nb);
             }
             s->xr_src = x;
             s->xr_kind = kind;
@@ -536,7 +544,7 @@ static void mm(struct cuda_state *s, const struct dmat *w, const float *x, int n
     dim3 grid((unsigned)((w->rows + MM_WARPS - 1) / MM_WARPS), (unsigned)((n + MM_TOK - 1) / MM_TOK));
     dim3 block(32 * MM_WARPS);
 #define MM_CASE(TY)                                                                                   \
-    case TY: k_matmul<TY><<<grid, block, 0, s->stream>>>(w->d, w->row_bytes, w->rows, w->cols, xa, n, y, y_stride); break
+    case TY: LAUNCH(k_matmul<TY>, grid, block, 0, s->stream, w->d, w->row_bytes, w->rows, w->cols, xa, n, y, y_stride); break
     switch (w->type) {
         MM_CASE(BACKEND_TYPE_F32);
         MM_CASE(BACKEND_TYPE_F16);
@@ -574,7 +582,7 @@ static int cuda_forward(void *state, const struct backend_pass *p, float *logits
     cudaMemcpyAsync(s->rope_cs, p->rope_cs, (size_t)T * hp->rope_dim * 4, cudaMemcpyHostToDevice, st);
     if (p->n_out) cudaMemcpyAsync(s->out_tok, p->out_tok, (size_t)p->n_out * 4, cudaMemcpyHostToDevice, st);
     s->xr_src = NULL;
-#define EMB_CASE(TY) case TY: k_embed<TY><<<T, 256, 0, st>>>(s->tok_embd.d, s->tok_embd.row_bytes, E, s->tok, s->x); break
+#define EMB_CASE(TY) case TY: LAUNCH(k_embed<TY>, T, 256, 0, st, s->tok_embd.d, s->tok_embd.row_bytes, E, s->tok, s->x); break
     switch (s->tok_embd.type) {
         EMB_CASE(BACKEND_TYPE_F32);
         EMB_CASE(BACKEND_TYPE_F16);
@@ -590,39 +598,39 @@ static int cuda_forward(void *state, const struct backend_pass *p, float *logits
     float scale = 1.0f / sqrtf((float)hp->head_dim);
     for (int l = 0; l < hp->n_layer; l++) {
         const struct dlayer *L = &s->layers[l];
-        k_rmsnorm<<<T, 256, 0, st>>>(s->xb, s->x, L->attn_norm, E, hp->rms_eps, NULL);
+        LAUNCH(k_rmsnorm, T, 256, 0, st, s->xb, s->x, L->attn_norm, E, hp->rms_eps, NULL);
         touched(s, s->xb);
         mm(s, &L->wq, s->xb, T, s->q, E);
         mm(s, &L->wk, s->xb, T, s->k, KV);
         mm(s, &L->wv, s->xb, T, s->v, KV);
-        if (L->bq) k_add_bias<<<grid_for(TE, 256), 256, 0, st>>>(s->q, L->bq, TE, E);
-        if (L->bk) k_add_bias<<<grid_for(TKV, 256), 256, 0, st>>>(s->k, L->bk, TKV, KV);
-        if (L->bv) k_add_bias<<<grid_for(TKV, 256), 256, 0, st>>>(s->v, L->bv, TKV, KV);
+        if (L->bq) LAUNCH(k_add_bias, grid_for(TE, 256), 256, 0, st, s->q, L->bq, TE, E);
+        if (L->bk) LAUNCH(k_add_bias, grid_for(TKV, 256), 256, 0, st, s->k, L->bk, TKV, KV);
+        if (L->bv) LAUNCH(k_add_bias, grid_for(TKV, 256), 256, 0, st, s->v, L->bv, TKV, KV);
         size_t pairs = (size_t)T * H * (hp->rope_dim / 2);
-        k_rope<<<grid_for(pairs, 256), 256, 0, st>>>(s->q, T, H, hp->head_dim, hp->rope_dim, hp->rope_neox, s->rope_cs);
+        LAUNCH(k_rope, grid_for(pairs, 256), 256, 0, st, s->q, T, H, hp->head_dim, hp->rope_dim, hp->rope_neox, s->rope_cs);
         pairs = (size_t)T * hp->n_head_kv * (hp->rope_dim / 2);
-        k_rope<<<grid_for(pairs, 256), 256, 0, st>>>(s->k, T, hp->n_head_kv, hp->head_dim, hp->rope_dim, hp->rope_neox,
+        LAUNCH(k_rope, grid_for(pairs, 256), 256, 0, st, s->k, T, hp->n_head_kv, hp->head_dim, hp->rope_dim, hp->rope_neox,
                                                    s->rope_cs);
-        k_kv_store<<<grid_for(TKV, 256), 256, 0, st>>>(s->k, s->v, s->kv, s->page_elems, KV, s->d.kv_page, l, T,
+        LAUNCH(k_kv_store, grid_for(TKV, 256), 256, 0, st, s->k, s->v, s->kv, s->page_elems, KV, s->d.kv_page, l, T,
                                                        s->pos, s->page_off, s->pages);
-        k_attention<<<T * H, ATT_THREADS, att_shared, st>>>(s->q, s->att, s->kv, s->page_elems, KV, s->d.kv_page, l, H,
+        LAUNCH(k_attention, T * H, ATT_THREADS, att_shared, st, s->q, s->att, s->kv, s->page_elems, KV, s->d.kv_page, l, H,
                                                             H / hp->n_head_kv, hp->head_dim, scale, s->pos,
                                                             s->page_off, s->pages);
         touched(s, s->att);
         mm(s, &L->wo, s->att, T, s->xb, E);
-        k_add<<<grid_for(TE, 256), 256, 0, st>>>(s->x, s->xb, TE);
-        k_rmsnorm<<<T, 256, 0, st>>>(s->xb, s->x, L->ffn_norm, E, hp->rms_eps, NULL);
+        LAUNCH(k_add, grid_for(TE, 256), 256, 0, st, s->x, s->xb, TE);
+        LAUNCH(k_rmsnorm, T, 256, 0, st, s->xb, s->x, L->ffn_norm, E, hp->rms_eps, NULL);
         touched(s, s->xb);
         mm(s, &L->w_gate, s->xb, T, s->hb, F);
         mm(s, &L->w_up, s->xb, T, s->hb2, F);
-        k_swiglu<<<grid_for(TF, 256), 256, 0, st>>>(s->hb, s->hb2, TF);
+        LAUNCH(k_swiglu, grid_for(TF, 256), 256, 0, st, s->hb, s->hb2, TF);
         touched(s, s->hb);
         mm(s, &L->w_down, s->hb, T, s->xb, E);
         touched(s, s->xb);
-        k_add<<<grid_for(TE, 256), 256, 0, st>>>(s->x, s->xb, TE);
+        LAUNCH(k_add, grid_for(TE, 256), 256, 0, st, s->x, s->xb, TE);
     }
     if (p->n_out) {
-        k_rmsnorm<<<p->n_out, 256, 0, st>>>(s->xb, s->x, s->out_norm, E, hp->rms_eps, s->out_tok);
+        LAUNCH(k_rmsnorm, p->n_out, 256, 0, st, s->xb, s->x, s->out_norm, E, hp->rms_eps, s->out_tok);
         touched(s, s->xb);
         mm(s, &s->output, s->xb, p->n_out, s->logits, V);
         cudaMemcpyAsync(logits, s->logits, (size_t)p->n_out * V * sizeof(float), cudaMemcpyDeviceToHost, st);
