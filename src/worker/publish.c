@@ -209,7 +209,10 @@ static void handle_out(struct worker *w, struct slot *s, const struct eout *o, c
  * means the engine let go, so a failed check's verdict can run. */
 static void hold_out(struct worker *w, struct slot *s, const struct eout *o, const char *text)
 {
-    if (o->fin != EOUT_NONE) s->engine_done = 1;
+    if (o->fin != EOUT_NONE) {
+        s->engine_done = 1;
+        s->engine_total = o->total;
+    }
     if (s->verdict != SLOT_VERDICT_NONE) {
         if (o->fin != EOUT_NONE) pull_verdict(w, s); /* frees s */
         return;

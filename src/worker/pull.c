@@ -115,6 +115,7 @@ static const char *const final_states[] = {"done", "failed", "cancelled"};
 
 void pull_verdict(struct worker *w, struct slot *s)
 {
+    if (s->engine_total) metric_add(w->m_wasted, s->engine_total); /* early join, dropped */
     switch (s->verdict) {
     case SLOT_VERDICT_RELEASE:
     case SLOT_VERDICT_NONE:

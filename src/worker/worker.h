@@ -87,6 +87,7 @@ struct slot {
     /* Early join (pull.c): the engine starts while HINCRBY/HMGET are in flight. */
     int early;              /* joined before the check replied */
     int engine_done;        /* early: a final record came (the engine let go) */
+    uint32_t engine_total;  /* early: tokens generated, from that final record */
     struct eout *held;      /* early, checking: the engine's records, not yet published */
     int n_held, cap_held;
     struct buf held_text;   /* their text */

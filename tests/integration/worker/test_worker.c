@@ -535,6 +535,8 @@ static void test_cancel(void)
     CHECK_EQ(metric(w.port, "llmq_worker_jobs_total{outcome=\"skipped\"}"), 5);
     fprintf(stderr, "skipped after an early join: %.0f tokens generated and dropped\n",
             metric(w.port, "llmq_tokens_generated_total"));
+    CHECK_EQ(metric(w.port, "llmq_tokens_wasted_total"),
+             metric(w.port, "llmq_tokens_generated_total"));
     CHECK_EQ(worker_term(&w, 5000), 0);
     view_close(&v);
 }
