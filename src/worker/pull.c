@@ -445,8 +445,8 @@ void pull_maybe(struct worker *w)
     }
     /* A running XAUTOCLAIM chain counts the same free slots: reading at the same time would
      * take more entries than slots (the extra ones handed back). It calls us when done. */
-    if (w->draining || w->stopping || w->pull_in_flight || w->claim_in_flight ||
-        free_slots <= 0 || !rconn_connected(w->pull))
+    if (w->draining || w->stopping || w->pull_in_flight || w->claim_in_flight || free_slots <= 0 ||
+        !rconn_connected(w->pull))
         return;
     if (uv_is_active((uv_handle_t *)&w->pull_retry)) return;
     int rc;

@@ -85,12 +85,12 @@ struct slot {
     uint32_t replay_first, replay_count;
     uint64_t replay_flush_us; /* monotonic time of the last XADD */
     /* Early join (pull.c): the engine starts while HINCRBY/HMGET are in flight. */
-    int early;              /* joined before the check replied */
-    int engine_done;        /* early: a final record came (the engine let go) */
-    uint32_t engine_total;  /* early: tokens generated, from that final record */
-    struct eout *held;      /* early, checking: the engine's records, not yet published */
+    int early;             /* joined before the check replied */
+    int engine_done;       /* early: a final record came (the engine let go) */
+    uint32_t engine_total; /* early: tokens generated, from that final record */
+    struct eout *held;     /* early, checking: the engine's records, not yet published */
     int n_held, cap_held;
-    struct buf held_text;   /* their text */
+    struct buf held_text; /* their text */
     enum slot_verdict verdict;
     char verdict_code[24];
     char verdict_msg[512];
@@ -233,7 +233,7 @@ void pull_autoclaim(struct worker *w);  /* takeover of dead workers' jobs */
 void pull_cancel(struct worker *w, const char *id, size_t len);
 struct slot *slot_find(struct worker *w, const char *id, size_t len);
 void slot_release(struct worker *w, struct slot *s); /* unlink, free, pull more */
-void pull_verdict(struct worker *w, struct slot *s);  /* carry out s->verdict; frees s */
+void pull_verdict(struct worker *w, struct slot *s); /* carry out s->verdict; frees s */
 
 /* The stream holding s's entry (XACK, XDEL, XCLAIM go there). */
 static inline const char *slot_stream(const struct slot *s)

@@ -660,9 +660,9 @@ static void test_lane_overflow_handback(void)
     const char *P = "t10:";
     struct view v;
     view_open(&v, P, "g1");
-    struct wproc w =
-        worker_start(P, "w1", (const char *[]){"--max-batch", "1", "--step-ms", "10",
-                                               "--lease-ms", "300", NULL});
+    struct wproc w = worker_start(
+        P, "w1",
+        (const char *[]){"--max-batch", "1", "--step-ms", "10", "--lease-ms", "300", NULL});
     redisReply *r = redisCommand(rc, "PTTL %sworker:w1", P);
     long long since_tick = r && r->type == REDIS_REPLY_INTEGER ? 3000 - r->integer : 0;
     freeReplyObject(r);
