@@ -107,20 +107,50 @@ int net_http_get(const char *host, int port, const char *path, int timeout_ms, s
     return rc;
 }
 
-int net_redis_url_parse(const char *url, char *host, size_t host_cap, int *port,
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Copies n bytes of URL userinfo into out, decoding %XX as rconn.c does (a password may hold
+ * '@' or ':'). -EINVAL when it does not fit. */
+static int userinfo_copy(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (j + 1 >= cap) return -EINVAL;
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = 0;
+    return 0;
+}
+
+int net_redis_url_parse(const char *url, char *host, size_t host_cap, int *port, char *user, size_t user_cap,
                         char *password, size_t password_cap, int *db)
 {
     const char *p = url;
     *port = 6379;
     if (db) *db = 0;
+    if (user && user_cap) user[0] = 0;
     if (password && password_cap) password[0] = 0;
     if (!strncmp(p, "redis://", 8)) p += 8;
     else if (strstr(p, "://")) return -EINVAL;
-    const char *at = strchr(p, '@');
+    const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *pw = colon ? colon + 1 : p;
-        if (password && password_cap) snprintf(password, password_cap, "%.*s", (int)(at - pw), pw);
+        if (colon && colon > p && user && user_cap && userinfo_copy(user, user_cap, p, (size_t)(colon - p)) < 0)
+            return -EINVAL;
+        if (password && password_cap && userinfo_copy(password, password_cap, pw, (size_t)(at - pw)) < 0)
+            return -EINVAL;
         p = at + 1;
     }
     size_t hl = strcspn(p, ":/");
@@ -146,10 +176,10 @@ int net_redis_url_parse(const char *url, char *host, size_t host_cap, int *port,
 
 struct redisContext *net_redis_connect(const char *url, int timeout_ms, char *err, size_t cap)
 {
-    char host[256], pw[256];
+    char host[256], user[256], pw[256];
     int port, db;
-    if (net_redis_url_parse(url, host, sizeof(host), &port, pw, sizeof(pw), &db) < 0) {
-        snprintf(err, cap, "bad redis URL '%s' (want redis://host:port)", url);
+    if (net_redis_url_parse(url, host, sizeof(host), &port, user, sizeof(user), pw, sizeof(pw), &db) < 0) {
+        snprintf(err, cap, "bad redis URL '%s' (want redis://[[user]:password@]host[:port][/db])", url);
         return NULL;
     }
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
@@ -162,7 +192,9 @@ struct redisContext *net_redis_connect(const char *url, int timeout_ms, char *er
     redisSetTimeout(c, tv);
     redisReply *r = NULL;
     if (pw[0]) {
-        r = redisCommand(c, "AUTH %s", pw);
+        /* redis://user:pass@host is an ACL user (AUTH user pass), redis://:pass@host or
+         * redis://pass@host the default user (AUTH pass), as src/queue/rconn.c does */
+        r = user[0] ? redisCommand(c, "AUTH %s %s", user, pw) : redisCommand(c, "AUTH %s", pw);
         if (!r || r->type == REDIS_REPLY_ERROR) goto fail;
         freeReplyObject(r);
     }

@@ -22,13 +22,14 @@ int net_port_check(const char *host, int port);
  * non-NULL (appended). */
 int net_http_get(const char *host, int port, const char *path, int timeout_ms, struct buf *body);
 
-/* Parses redis://[:password@]host[:port][/db] (also a bare host:port). host gets the host,
- * *port the port (default 6379). Returns 0 or -EINVAL. */
-int net_redis_url_parse(const char *url, char *host, size_t host_cap, int *port,
+/* Parses redis://[[user]:password@]host[:port][/db] (also a bare host:port; %XX in the userinfo
+ * is decoded). host gets the host, *port the port (default 6379), user and password "" when
+ * absent. Returns 0 or -EINVAL. */
+int net_redis_url_parse(const char *url, char *host, size_t host_cap, int *port, char *user, size_t user_cap,
                         char *password, size_t password_cap, int *db);
 
-/* Connects (timeout_ms for the connect and for each command), AUTHs and SELECTs as the URL
- * says. Returns a context or NULL with err (cap bytes) saying why. Free with redisFree. */
+/* Connects (timeout_ms for the connect and for each command), AUTHs (AUTH user password for an ACL
+ * user) and SELECTs as the URL says. Returns a context or NULL with err (cap bytes) saying why. Free with redisFree. */
 struct redisContext *net_redis_connect(const char *url, int timeout_ms, char *err, size_t cap);
 
 #endif

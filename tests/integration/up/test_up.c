@@ -239,6 +239,16 @@ static void test_dlq(void)
     CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     CHECK(strstr(out, "purged 1") != NULL);
     CHECK_EQ(redis_int(port, "XLEN t:dlq"), 0);
+    /* As a Redis ACL user (redis://user:pass@host, %XX decoded): AUTH user pass, not AUTH pass. */
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d ACL SETUSER ops on '>p@ss:w' '~t:*' '+@all' >/dev/null && "
+             "'%s' dlq list --redis-url 'redis://ops:p%%40ss%%3Aw@127.0.0.1:%d' --prefix t: 2>&1",
+             port, h_bin("llmq"), port);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    CHECK(strstr(out, "WRONGPASS") == NULL);
+    snprintf(cmd, sizeof(cmd), "'%s' dlq list --redis-url 'redis://ops:nope@127.0.0.1:%d' --prefix t: 2>&1",
+             h_bin("llmq"), port);
+    CHECK(h_run(cmd, out, sizeof(out)) != 0);
+    CHECK(strstr(out, "WRONGPASS") != NULL);
     snprintf(cmd, sizeof(cmd), "'%s' dlq frob --state-file '%s' 2>&1", h_bin("llmq"), u.state);
     CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
     CHECK_EQ(WEXITSTATUS(h_up_stop(&u, SIGTERM, 20000, 0)), 0);
