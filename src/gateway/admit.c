@@ -8,6 +8,7 @@
 #include "gateway/conn.h"
 #include "gateway/fanout.h"
 #include "gateway/gw.h"
+#include "gateway/models.h"
 #include "gateway/route.h"
 #include "gateway/sse.h"
 #include "gateway/stream.h"
@@ -254,7 +255,9 @@ void admit_http(struct http_conn *c, int chat)
                                "Last-Event-ID: must be <request-id>:<index>", 0);
             return;
         }
-        struct stream *s = stream_new(gw, c, STREAM_KIND_SSE, chat, rid, r.model);
+        const char *model = models_resolve(gw, r.model);
+        struct stream *s =
+            stream_new(gw, c, STREAM_KIND_SSE, chat, rid, model ? model : r.model);
         s->include_usage = r.include_usage;
         s->next_index = index + 1;
         openai_request_deinit(&r);
@@ -263,6 +266,17 @@ void admit_http(struct http_conn *c, int chat)
         fanout_resume(s);
         return;
     }
+    const char *model = models_resolve(gw, r.model);
+    if (!model) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "The model `%.200s` does not exist (no live worker serves it)",
+                 r.model);
+        openai_request_deinit(&r);
+        gateway_count_rejection(gw, "model_not_found");
+        conn_respond_error(c, 404, "invalid_request_error", "model_not_found", "model", msg, 0);
+        return;
+    }
+    r.model = model;
     const char *idem = http_req_header(req, "idempotency-key", &vl);
     if (idem) {
         char tmp[KEYS_MAX];
@@ -287,7 +301,7 @@ void admit_http(struct http_conn *c, int chat)
     char tp_copy[64];
     if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
     struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat,
-                                  c->request_id, r.model[0] ? r.model : "default");
+                                  c->request_id, r.model);
     http_reader_shrink(&c->reader);
     if (!c->in.len)
         buf_deinit(&c->in); /* long-lived streams keep no request memory */ /* the body is parsed;

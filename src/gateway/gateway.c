@@ -8,6 +8,7 @@
 #include "gateway/admit.h"
 #include "gateway/conn.h"
 #include "gateway/fanout.h"
+#include "gateway/models.h"
 #include "gateway/stream.h"
 #include "queue/rconn.h"
 
@@ -207,6 +208,7 @@ static void on_tick(uv_timer_t *t)
      * due for a ping (walking 10,000 streams would cost a few % of a core). */
     if ((gw->next_deadline_ms && now >= gw->next_deadline_ms) || n % 4 == 0) stream_sweep(gw, now);
     if (n % 20 == 0) conn_sweep(gw, now); /* 1 s: idle and header timeouts */
+    if (n % 20 == 1) models_refresh(gw);  /* 1 s: the default model, model_not_found */
     fanout_kick(gw);
     if (gw->dirty) stream_flush_dirty(gw); /* the check phase would only run after the next poll */
     if (gw->draining) {
@@ -335,7 +337,7 @@ int gateway_init(struct gateway *gw, uv_loop_t *loop, const struct gw_config *cf
     gw->limits.max_tokens_default = cfg->default_max_tokens;
     gw->limits.max_tokens_limit = cfg->max_tokens_limit;
     gw->limits.max_timeout_ms = cfg->max_timeout_ms;
-    gw->limits.model_default = cfg->default_model;
+    gw->limits.model_default = NULL; /* "" when the client names none: models_resolve */
     if ((rc = auth_init(&gw->auth, cfg->api_keys, cfg->api_keys_file, e)) < 0) return rc;
     if (auth_open(&gw->auth))
         log_warn("no API keys configured (--api-keys / --api-keys-file): the API is open to anyone "
@@ -417,6 +419,5 @@ void gateway_deinit(struct gateway *gw)
     auth_deinit(&gw->auth);
     limiter_deinit(&gw->limiter);
     metrics_free(gw->metrics);
-    buf_deinit(&gw->models_json);
-    free(gw->models_waiters);
+    models_deinit(gw);
 }

@@ -7,6 +7,7 @@
 #include "gateway/auth.h"
 #include "gateway/conn.h"
 #include "gateway/gw.h"
+#include "gateway/models.h"
 #include "gateway/stream.h"
 #include "gateway/ws.h"
 #include "queue/keys.h"
@@ -222,138 +223,6 @@ static void on_jobs(struct http_conn *c, const char *id, size_t id_len)
     }
 }
 
-/* ---------------------------------------------------------------- /v1/models */
-
-static void models_answer(struct gateway *gw)
-{
-    for (int i = 0; i < gw->n_models_waiters; i++) {
-        struct http_conn *c = gw->models_waiters[i].c;
-        if (conn_release(c, gw->models_waiters[i].serial))
-            conn_respond(c, 200, "application/json", NULL, gw->models_json.data,
-                         gw->models_json.len);
-    }
-    gw->n_models_waiters = 0;
-}
-
-static void models_set(struct gateway *gw, json_t *names)
-{
-    buf_reset(&gw->models_json);
-    buf_append_str(&gw->models_json, "{\"object\":\"list\",\"data\":[");
-    const char *k;
-    json_t *v;
-    int first = 1;
-    json_object_foreach(names, k, v)
-    {
-        if (!first) buf_append_char(&gw->models_json, ',');
-        first = 0;
-        buf_append_str(&gw->models_json, "{\"id\":\"");
-        buf_append_json_str(&gw->models_json, k, strlen(k));
-        buf_printf(&gw->models_json,
-                   "\",\"object\":\"model\",\"created\":%" JSON_INTEGER_FORMAT
-                   ",\"owned_by\":\"llmq\"}",
-                   json_integer_value(v));
-    }
-    buf_append_str(&gw->models_json, "]}");
-    gw->models_at_us = uv_now(gw->loop) * 1000;
-}
-
-static void on_models_mget(redisAsyncContext *ac, void *reply, void *priv)
-{
-    struct gateway *gw = priv;
-    redisReply *rep = reply;
-    json_t *names = json_object();
-    if (rep && rep->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < rep->elements; i++) {
-            redisReply *e = rep->element[i];
-            if (e->type != REDIS_REPLY_STRING) continue;
-            json_t *w = json_loadb(e->str, e->len, 0, NULL);
-            json_t *m = w ? json_object_get(w, "model") : NULL;
-            if (m && json_is_string(m) && json_string_length(m)) {
-                json_t *ts = json_object_get(w, "ts_us");
-                json_int_t created =
-                    ts && json_is_integer(ts) ? json_integer_value(ts) / 1000000 : 0;
-                json_object_set_new(names, json_string_value(m), json_integer(created));
-            }
-            json_decref(w);
-        }
-    }
-    models_set(gw, names);
-    json_decref(names);
-    gw->models_inflight = 0;
-    models_answer(gw);
-}
-
-static void on_models_members(redisAsyncContext *ac, void *reply, void *priv)
-{
-    struct gateway *gw = priv;
-    redisReply *rep = reply;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-        json_t *names = json_object();
-        models_set(gw, names);
-        json_decref(names);
-        gw->models_inflight = 0;
-        models_answer(gw);
-        return;
-    }
-    size_t n = rep->elements + 1;
-    const char **argv = xcalloc(n, sizeof(*argv));
-    size_t *lens = xcalloc(n, sizeof(*lens));
-    char(*keys)[KEYS_MAX] = xcalloc(n, KEYS_MAX);
-    argv[0] = "MGET";
-    lens[0] = 4;
-    size_t k = 1;
-    for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_STRING) continue;
-        int l = keys_worker(&gw->keys, e->str, keys[k]);
-        if (l < 0) continue;
-        argv[k] = keys[k];
-        lens[k++] = (size_t)l;
-    }
-    if (k == 1 || rconn_command_argv(gw->cmd, on_models_mget, gw, (int)k, argv, lens) < 0) {
-        json_t *names = json_object();
-        models_set(gw, names);
-        json_decref(names);
-        gw->models_inflight = 0;
-        models_answer(gw);
-    }
-    free(argv);
-    free(lens);
-    free(keys);
-}
-
-static void on_models(struct http_conn *c)
-{
-    struct gateway *gw = c->gw;
-    uint64_t now_us = uv_now(gw->loop) * 1000;
-    if (gw->models_json.len && now_us - gw->models_at_us < 1000000) {
-        conn_respond(c, 200, "application/json", NULL, gw->models_json.data, gw->models_json.len);
-        return;
-    }
-    if (gw->n_models_waiters == gw->cap_models_waiters) {
-        gw->cap_models_waiters = gw->cap_models_waiters ? gw->cap_models_waiters * 2 : 16;
-        gw->models_waiters = xrealloc(gw->models_waiters,
-                                      sizeof(*gw->models_waiters) * (size_t)gw->cap_models_waiters);
-    }
-    gw->models_waiters[gw->n_models_waiters].c = c;
-    gw->models_waiters[gw->n_models_waiters++].serial = c->serial;
-    conn_hold(c);
-    if (gw->models_inflight) return;
-    char key[KEYS_MAX];
-    keys_workers(&gw->keys, key);
-    if (rconn_command(gw->cmd, on_models_members, gw, "SMEMBERS %s", key) < 0) {
-        gw->n_models_waiters--;
-        conn_release(c, c->serial);
-        if (gw->models_json.len)
-            conn_respond(c, 200, "application/json", NULL, gw->models_json.data,
-                         gw->models_json.len);
-        else
-            conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
-        return;
-    }
-    gw->models_inflight = 1;
-}
-
 /* ---------------------------------------------------------------- dispatch */
 
 static int path_is(const char *p, size_t n, const char *s)
@@ -444,7 +313,7 @@ void route_request(struct http_conn *c)
                 return;
             }
             if (!authorize(c, 0)) return;
-            on_models(c);
+            models_http(c);
             return;
         }
         if (pl > 9 && !memcmp(p, "/v1/jobs/", 9)) {

@@ -417,6 +417,67 @@ static void test_json_and_jobs(void)
     buf_deinit(&m);
 }
 
+/* A JSON completion with body (NULL model field when model is NULL), served with one token;
+ * writes the job's req JSON and the response. */
+static void json_roundtrip(const char *model, char *js, size_t js_cap, char *resp, size_t cap)
+{
+    char body[256], req[1024], id[64] = "";
+    snprintf(body, sizeof(body), "{%s%s%s\"prompt\":\"p\",\"max_tokens\":1}",
+             model ? "\"model\":\"" : "", model ? model : "", model ? "\"," : "");
+    int fd = dial(gw_port);
+    int n = snprintf(req, sizeof(req),
+                     "POST /v1/completions HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n%s",
+                     AUTH, strlen(body), body);
+    send_all(fd, req, (size_t)n);
+    js[0] = 0;
+    CHECK_EQ(next_job(id, sizeof(id), js, js_cap), 0);
+    struct buf m;
+    buf_init(&m);
+    tok(&m, id, 0, 1, "x");
+    done(&m, id, 1);
+    publish("gw-it", &m);
+    read_until(fd, resp, cap, 0, "}}}");
+    close(fd);
+    buf_deinit(&m);
+}
+
+/* Served models come from worker heartbeats: the one served model is the default, a model no
+ * live worker serves is a 404, and with no live worker any name is accepted. */
+static void test_models(void)
+{
+    char resp[8192], js[4096];
+    rcmd("SADD llmq:workers w-it");
+    rcmd("SET llmq:worker:w-it {\"model\":\"m-served\",\"ts_us\":1000000} PX 20000");
+    int listed = 0;
+    for (int i = 0; i < 40 && !listed; i++) { /* the cache lives a second */
+        CHECK_EQ(http(gw_port, "GET", "/v1/models", AUTH, NULL, resp, sizeof(resp)), 200);
+        listed = strstr(resp, "\"id\":\"m-served\"") != NULL;
+        if (!listed) usleep(100000);
+    }
+    CHECK(listed);
+    CHECK_EQ(http(gw_port, "POST", "/v1/completions", AUTH,
+                  "{\"model\":\"nope\",\"prompt\":\"x\",\"stream\":true}", resp, sizeof(resp)),
+             404);
+    CHECK(strstr(resp, "\"code\":\"model_not_found\"") && strstr(resp, "\"param\":\"model\""));
+    json_roundtrip(NULL, js, sizeof(js), resp, sizeof(resp));
+    CHECK(strstr(js, "\"model\":\"m-served\"") != NULL);
+    CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"m-served\""));
+    rcmd("DEL llmq:worker:w-it");
+    listed = 1;
+    for (int i = 0; i < 40 && listed; i++) {
+        CHECK_EQ(http(gw_port, "GET", "/v1/models", AUTH, NULL, resp, sizeof(resp)), 200);
+        listed = strstr(resp, "m-served") != NULL;
+        if (listed) usleep(100000);
+    }
+    CHECK(!listed);
+    json_roundtrip("nope", js, sizeof(js), resp, sizeof(resp)); /* scaling from zero */
+    CHECK(strstr(js, "\"model\":\"nope\"") != NULL);
+    CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"nope\""));
+    json_roundtrip(NULL, js, sizeof(js), resp, sizeof(resp));
+    CHECK(strstr(resp, "\"model\":\"default\"") != NULL);
+    rcmd("SREM llmq:workers w-it");
+}
+
 static void test_ws(void)
 {
     int fd = ws_open(gw_port, "Sec-WebSocket-Protocol: llmq.v1, bearer.k1\r\n");
@@ -742,6 +803,7 @@ int main(void)
     TEST_RUN(test_bad_input);
     TEST_RUN(test_sse);
     TEST_RUN(test_json_and_jobs);
+    TEST_RUN(test_models);
     TEST_RUN(test_ws);
     TEST_RUN(test_sse_resume);
     TEST_RUN(test_errors_do_not_disturb);
