@@ -4,6 +4,7 @@
  * dead-letter stream P dlq. Finds Redis through --redis-url or the state file of `llmq up`. */
 #include "up/up.h"
 
+#include "up/autoscale.h"
 #include "up/lanes.h"
 #include "up/net.h"
 #include "up/state.h"
@@ -125,14 +126,20 @@ int status_main(int argc, char **argv)
         if (r && r->type == REDIS_REPLY_INTEGER) lane_depth[lane] = r->integer;
         if (r) freeReplyObject(r);
         r = redisCommand(c, "XINFO GROUPS %sjobs%s", t.prefix, up_lane_suffix[lane]);
+        struct autoscale_lane q = { .xlen = lane_depth[lane] };
         for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
             const char *name = field_str(r->element[g], "name");
             if (!name || strcmp(name, "workers")) continue;
-            long long l = field_int(r->element[g], "lag");
-            lane_lag[lane] = l < 0 ? 0 : l;
-            lane_pending[lane] = field_int(r->element[g], "pending");
+            q.have_group = 1;
+            q.lag = field_int(r->element[g], "lag");   /* -1 for nil */
+            q.pending = field_int(r->element[g], "pending");
         }
         if (r) freeReplyObject(r);
+        /* as the autoscaler and the gateway count it: nil lag = XLEN - pending, no group = XLEN */
+        double ql, qp;
+        autoscale_queue_totals(&q, 1, &ql, &qp);
+        lane_lag[lane] = (long long)ql;
+        lane_pending[lane] = (long long)qp;
         depth += lane_depth[lane];
         lag += lane_lag[lane];
         pending += lane_pending[lane] > 0 ? lane_pending[lane] : 0;

@@ -462,21 +462,30 @@ static int wait_ready(struct up *u)
 
 /* ---------------------------------------------------------------- autoscale */
 
-/* Reads the group's lag (jobs not yet delivered) and pending (delivered, not acked), summed
- * over the priority lanes, from XINFO GROUPS. Returns 0, or -1 when Redis does not answer.
- * A lane with no stream yet counts 0. */
+/* Reads lag (jobs not yet delivered) and pending (delivered, not acked) of group "workers"
+ * on every priority lane (XINFO GROUPS + XLEN, pipelined) and sums them with
+ * autoscale_queue_totals: a nil lag (Redis cannot compute it once an entry after a pending
+ * one was XDELed) counts as XLEN - pending, as in the gateway. Returns 0, or -1 when Redis
+ * does not answer. A lane with no stream yet counts 0. */
 static int queue_stats(struct up *u, long long *lag, long long *pending)
 {
     char err[256];
     redisContext *c = net_redis_connect(u->redis_url, 300, err, sizeof(err));
     if (!c) return -1;
-    *lag = 0;
-    *pending = 0;
+    struct autoscale_lane q[UP_LANES];
+    memset(q, 0, sizeof(q));
     for (int lane = 0; lane < UP_LANES; lane++) {
-        redisReply *r = redisCommand(c, "XINFO GROUPS %sjobs%s", u->cfg.prefix, up_lane_suffix[lane]);
+        redisAppendCommand(c, "XINFO GROUPS %sjobs%s", u->cfg.prefix, up_lane_suffix[lane]);
+        redisAppendCommand(c, "XLEN %sjobs%s", u->cfg.prefix, up_lane_suffix[lane]);
+    }
+    int rc = 0;
+    for (int lane = 0; lane < UP_LANES && rc == 0; lane++) {
+        redisReply *r = NULL, *x = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || redisGetReply(c, (void **)&x) != REDIS_OK)
+            rc = -1;
         for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
             redisReply *grp = r->element[g];
-            long long glag = 0, gpend = 0;
+            long long glag = -1, gpend = 0;
             int mine = 0;
             for (size_t k = 0; grp->type == REDIS_REPLY_ARRAY && k + 1 < grp->elements; k += 2) {
                 const char *key = grp->element[k]->str;
@@ -486,11 +495,22 @@ static int queue_stats(struct up *u, long long *lag, long long *pending)
                 if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER) glag = v->integer;
                 if (!strcmp(key, "pending") && v->type == REDIS_REPLY_INTEGER) gpend = v->integer;
             }
-            if (mine) { *lag += glag; *pending += gpend; }
+            if (mine) {
+                q[lane].have_group = 1;
+                q[lane].lag = glag;
+                q[lane].pending = gpend;
+            }
         }
+        if (x && x->type == REDIS_REPLY_INTEGER) q[lane].xlen = x->integer;
         if (r) freeReplyObject(r);
+        if (x) freeReplyObject(x);
     }
     redisFree(c);
+    if (rc < 0) return -1;
+    double l, p;
+    autoscale_queue_totals(q, UP_LANES, &l, &p);
+    *lag = (long long)l;
+    *pending = (long long)p;
     return 0;
 }
 

@@ -190,6 +190,25 @@ static void test_autoscale(void)
     while (h_now_ms() < end && n != 3) { usleep(100000); n = h_up_children(&u, w, 8, "worker-"); }
     CHECK_EQ(n, 3);
     CHECK(h_log_count(&u, "autoscale") >= 1);
+    /* A nil lag (an entry after a pending one XDELed) counts as XLEN - pending, not 0: one job
+     * delivered on each lane and the last one deleted leave lag 6 + 10 = 16, pending 2 ->
+     * still 3 workers (counted as 0 it would be 2 in flight -> 1 worker). */
+    snprintf(cmd, sizeof(cmd), "for l in llmq:jobs llmq:jobs:high; do "
+             "redis-cli -p %d XREADGROUP GROUP workers w1 COUNT 1 STREAMS $l '>' >/dev/null && "
+             "redis-cli -p %d XDEL $l $(redis-cli -p %d XREVRANGE $l + - COUNT 1 | head -1) >/dev/null; done",
+             port, port, port);
+    CHECK_EQ(h_run(cmd, NULL, 0), 0);
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d XINFO GROUPS llmq:jobs | sed -n '/^lag$/{n;p}'", port);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    CHECK(out[0] == 0 || out[0] == '\n');   /* Redis reports nil */
+    snprintf(cmd, sizeof(cmd), "'%s' status --json --state-file '%s'", h_bin("llmq"), u.state);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
+    sj = json_loads(out, 0, NULL);
+    CHECK_EQ(json_integer_value(json_object_get(sj, "queue_lag")), 16);
+    CHECK_EQ(json_integer_value(json_object_get(sj, "queue_pending")), 2);
+    json_decref(sj);
+    usleep(1500000);   /* several sync periods */
+    CHECK_EQ(h_up_children(&u, w, 8, "worker-"), 3);
     /* queue drained: scale down (one pod per period by the default policy) */
     snprintf(cmd, sizeof(cmd), "redis-cli -p %d DEL llmq:jobs llmq:jobs:high >/dev/null", port);
     CHECK_EQ(h_run(cmd, NULL, 0), 0);
