@@ -162,9 +162,7 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
         if (s->conn) snprintf(s->conn->request_id, sizeof(s->conn->request_id), "%s", rep->str);
         s->owned = 0;
         s->cancel_on_close = 0;
-        if (s->owned == 0 && gw->backlog_tokens >= s->prompt_chars / 4 + s->max_tokens)
-            gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
-        s->prompt_chars = s->max_tokens = 0;
+        stream_backlog_release(s); /* the original request counts it */
         fanout_resume(s);
         enqueue_free(q);
         return;
@@ -195,10 +193,9 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
     s->owned = 1;
     s->cancel_on_close = 1;
     s->include_usage = r->include_usage;
-    s->prompt_chars = (long long)r->prompt_chars;
-    s->max_tokens = r->max_tokens;
+    s->backlog_tokens = (long long)r->prompt_chars / 4 + r->max_tokens;
     gw->admitted_since_poll++;
-    gw->backlog_tokens += s->prompt_chars / 4 + s->max_tokens;
+    gw->backlog_tokens += s->backlog_tokens;
 
     int rc;
     if (idem_key) {
@@ -255,9 +252,8 @@ void admit_http(struct http_conn *c, int chat)
                                "Last-Event-ID: must be <request-id>:<index>", 0);
             return;
         }
-        const char *model = models_resolve(gw, r.model);
-        struct stream *s =
-            stream_new(gw, c, STREAM_KIND_SSE, chat, rid, model ? model : r.model);
+        (void)models_resolve(gw, &r.model, &e); /* a resume keeps the name it was given */
+        struct stream *s = stream_new(gw, c, STREAM_KIND_SSE, chat, rid, r.model);
         s->include_usage = r.include_usage;
         s->next_index = index + 1;
         openai_request_deinit(&r);
@@ -266,17 +262,12 @@ void admit_http(struct http_conn *c, int chat)
         fanout_resume(s);
         return;
     }
-    const char *model = models_resolve(gw, r.model);
-    if (!model) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "The model `%.200s` does not exist (no live worker serves it)",
-                 r.model);
+    if (models_resolve(gw, &r.model, &e) < 0) {
         openai_request_deinit(&r);
         gateway_count_rejection(gw, "model_not_found");
-        conn_respond_error(c, 404, "invalid_request_error", "model_not_found", "model", msg, 0);
+        conn_respond_error(c, 404, "invalid_request_error", "model_not_found", "model", e.msg, 0);
         return;
     }
-    r.model = model;
     const char *idem = http_req_header(req, "idempotency-key", &vl);
     if (idem) {
         char tmp[KEYS_MAX];
@@ -303,14 +294,18 @@ void admit_http(struct http_conn *c, int chat)
     struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat,
                                   c->request_id, r.model);
     http_reader_shrink(&c->reader);
-    if (!c->in.len)
-        buf_deinit(&c->in); /* long-lived streams keep no request memory */ /* the body is parsed;
-                                                                               keep streams small */
+    if (!c->in.len) buf_deinit(&c->in); /* the body is parsed: long-lived streams keep none */
     admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);
     openai_request_deinit(&r);
 }
 
 /* ---------------------------------------------------------------- queue poll */
+
+/* Rates are smoothed over polls: a new sample weighs 0.2; the first one is taken as is. */
+static double ewma(double prev, double sample)
+{
+    return prev > 0 ? 0.8 * prev + 0.2 * sample : sample;
+}
 
 static long long reply_int(const redisReply *r)
 {
@@ -390,8 +385,7 @@ static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
     uint64_t now = clock_mono_us();
     if (gw->poll_prev_us && now > gw->poll_prev_us) {
         double dt = (double)(now - gw->poll_prev_us) / 1e6;
-        double rate = gw->poll_read_delta / dt;
-        gw->drain_rate = gw->drain_rate > 0 ? 0.8 * gw->drain_rate + 0.2 * rate : rate;
+        gw->drain_rate = ewma(gw->drain_rate, gw->poll_read_delta / dt);
     }
     gw->poll_prev_us = now;
     gw->poll_read_delta = 0;
@@ -403,11 +397,8 @@ void admit_poll(struct gateway *gw)
     uint64_t now = clock_mono_us();
     if (gw->finish_prev_us) {
         double dt = (double)(now - gw->finish_prev_us) / 1e6;
-        if (dt > 0) {
-            double rate = (double)gw->finished_since / dt;
-            gw->stream_finish_rate =
-                gw->stream_finish_rate > 0 ? 0.8 * gw->stream_finish_rate + 0.2 * rate : rate;
-        }
+        if (dt > 0)
+            gw->stream_finish_rate = ewma(gw->stream_finish_rate, (double)gw->finished_since / dt);
     }
     gw->finished_since = 0;
     gw->finish_prev_us = now;

@@ -124,9 +124,9 @@ struct gateway {
     uint64_t finish_prev_us;
 
     /* served models (models.c), refreshed each second */
-    json_t *models;          /* owned: model name -> created (s); NULL before the first refresh */
-    uint64_t models_at_ms;   /* loop time of the last refresh */
-    struct buf models_json;  /* the /v1/models body of that refresh */
+    json_t *models;         /* owned: model name -> created (s); NULL before the first refresh */
+    uint64_t models_at_ms;  /* loop time of the last refresh */
+    struct buf models_json; /* the /v1/models body of that refresh */
     struct models_waiter {
         struct http_conn *c;
         uint64_t serial;

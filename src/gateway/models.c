@@ -26,11 +26,16 @@ const char *models_pick(const char *named, const json_t *served, const char *fal
     return "default";
 }
 
-const char *models_resolve(struct gateway *gw, const char *named)
+int models_resolve(struct gateway *gw, const char **model, struct err *e)
 {
     const json_t *served = gw->models;
     if (served && uv_now(gw->loop) - gw->models_at_ms > MODELS_FRESH_MS) served = NULL;
-    return models_pick(named, served, gw->cfg.default_model);
+    const char *m = models_pick(*model, served, gw->cfg.default_model);
+    if (!m)
+        return err_set(e, LLMQ_ENOTFOUND,
+                       "The model `%.200s` does not exist (no live worker serves it)", *model);
+    *model = m;
+    return 0;
 }
 
 /* Answers every /v1/models request that waited for this refresh. */

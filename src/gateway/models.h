@@ -5,6 +5,8 @@
 #ifndef LLMQ_GATEWAY_MODELS_H
 #define LLMQ_GATEWAY_MODELS_H
 
+#include "common/err.h"
+
 #include <jansson.h>
 
 struct gateway;
@@ -23,8 +25,10 @@ struct http_conn;
 const char *models_pick(const char *named, const json_t *served, const char *fallback);
 
 /* models_pick against the gateway's last refresh (treated as unknown when older than
- * MODELS_FRESH_MS) and its --default-model. Borrowed until the next refresh callback. */
-const char *models_resolve(struct gateway *gw, const char *named);
+ * MODELS_FRESH_MS) and its --default-model. *model is the client's ("" = none) and becomes
+ * the name to run under, borrowed until the next refresh callback. Returns 0, or
+ * LLMQ_ENOTFOUND with *model unchanged and e->msg the client-facing 404 message. */
+int models_resolve(struct gateway *gw, const char **model, struct err *e);
 
 /* Starts a refresh (SMEMBERS P workers, MGET their heartbeats) unless one is in flight. */
 void models_refresh(struct gateway *gw);

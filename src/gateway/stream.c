@@ -191,10 +191,7 @@ void stream_free(struct stream *s)
         gw->all_streams = s->anext;
     if (s->anext) s->anext->aprev = s->aprev;
     gw->n_streams--;
-    if (s->owned && gw->backlog_tokens > 0 && s->first_token_mono_us == 0) {
-        gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
-        if (gw->backlog_tokens < 0) gw->backlog_tokens = 0;
-    }
+    stream_backlog_release(s);
     gw->finished_since++;
     buf_deinit(&s->head);
     buf_deinit(&s->pend);
@@ -294,6 +291,14 @@ void stream_publish_cancel(struct gateway *gw, const char *rid)
         gw->c.cancels_published++;
 }
 
+void stream_backlog_release(struct stream *s)
+{
+    struct gateway *gw = s->gw;
+    gw->backlog_tokens -= s->backlog_tokens;
+    if (gw->backlog_tokens < 0) gw->backlog_tokens = 0;
+    s->backlog_tokens = 0;
+}
+
 void stream_abandon(struct stream *s)
 {
     if (!s) return;
@@ -371,10 +376,7 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
     if (!s->first_token_mono_us) {
         s->first_token_mono_us = now;
         metric_observe(gw->m_ttft, (double)(now - s->received_mono_us) / 1e6);
-        if (s->owned) {
-            gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
-            if (gw->backlog_tokens < 0) gw->backlog_tokens = 0;
-        }
+        stream_backlog_release(s);
     } else if (s->last_token_mono_us) {
         metric_observe(gw->m_itl, (double)(now - s->last_token_mono_us) / 1e6 / (end - from));
     }
@@ -409,11 +411,7 @@ void stream_on_done(struct stream *s, uint32_t total, const char *json, size_t l
     if (fr && json_is_string(fr))
         snprintf(s->finish_reason, sizeof(s->finish_reason), "%s", json_string_value(fr));
     json_decref(root);
-    if (s->first_token_mono_us == 0 && s->owned) {
-        s->gw->backlog_tokens -= s->prompt_chars / 4 + s->max_tokens;
-        if (s->gw->backlog_tokens < 0) s->gw->backlog_tokens = 0;
-        s->first_token_mono_us = clock_mono_us();
-    }
+    stream_backlog_release(s);
     metric_observe(s->gw->m_e2e, (double)(clock_mono_us() - s->received_mono_us) / 1e6);
     mark_dirty(s);
 }
@@ -660,8 +658,6 @@ static void ws_flush(struct stream *s, struct http_conn *c)
     s->state = STREAM_STATE_ENDED;
 }
 
-/* Formats what s has pending into its connection's out buffer. May free s. Returns 1 when
- * the stream ended (and was freed). */
 static void log_end(const struct stream *s)
 {
     if (!log_enabled(LOG_LEVEL_DEBUG)) return;
@@ -674,6 +670,8 @@ static void log_end(const struct stream *s)
                   : -1.0);
 }
 
+/* Formats what s has pending into its connection's out buffer. May free s. Returns 1 when
+ * the stream ended (and was freed). */
 static int format_stream(struct stream *s)
 {
     struct http_conn *c = s->conn;

@@ -56,7 +56,7 @@ struct stream {
     char cid[72];        /* WebSocket client id (already JSON-safe: validated) */
     char trace_id[40];
     char key_id[24];
-    struct buf head;      /* owned: SSE chunk front (sse_head), JSON-body model etc. */
+    struct buf head;      /* owned: SSE chunk front (sse_head); JSON and WS write their own */
     char *model;          /* owned */
     uint64_t created_s;   /* unix seconds, OpenAI "created" */
     uint64_t received_us; /* wall clock the request arrived */
@@ -64,14 +64,15 @@ struct stream {
     uint64_t received_mono_us;
     uint64_t first_token_mono_us;
     uint64_t last_token_mono_us;
-    uint64_t deadline_ms;               /* loop time (uv_now) of the deadline; 0 = none */
-    uint64_t last_write_ms;             /* loop time of the last bytes for this stream (pings) */
-    long long prompt_chars, max_tokens; /* backlog estimate */
-    uint32_t next_index;                /* next token index the client has not been sent */
-    uint32_t pend_index;                /* first index in pend (valid when pend_count > 0) */
-    uint32_t pend_count;                /* tokens merged in pend */
-    struct buf pend;                    /* owned: merged token text not yet written */
-    struct buf text;                    /* owned: JSON kind: the whole completion text */
+    uint64_t deadline_ms;     /* loop time (uv_now) of the deadline; 0 = none */
+    uint64_t last_write_ms;   /* loop time of the last bytes for this stream (pings) */
+    long long backlog_tokens; /* prompt/4 + max_tokens counted in gw->backlog_tokens
+                                 until released (0 after; owned streams only) */
+    uint32_t next_index;      /* next token index the client has not been sent */
+    uint32_t pend_index;      /* first index in pend (valid when pend_count > 0) */
+    uint32_t pend_count;      /* tokens merged in pend */
+    struct buf pend;          /* owned: merged token text not yet written */
+    struct buf text;          /* owned: JSON kind: the whole completion text */
     /* end of the request, once known */
     int finished;     /* a done or error event arrived */
     int error_status; /* HTTP status of an error end (504 timeout, 500, ...) */
@@ -100,6 +101,9 @@ void stream_fail(struct stream *s, int status, const char *code, const char *mes
                  long long retry_after_ms);
 /* The client is gone or cancelled: publish a cancel if the request is unfinished, free. */
 void stream_abandon(struct stream *s);
+/* Takes s's estimate out of the gateway's backlog (llmq_queue_backlog_tokens), once: at its
+ * first token, its end, an idempotent re-attach, or when it is freed, whichever is first. */
+void stream_backlog_release(struct stream *s);
 
 /* Event delivery (fanout.c / resume). text is borrowed for the call. */
 void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const char *text,

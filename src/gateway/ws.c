@@ -354,20 +354,15 @@ static void on_generate(struct http_conn *c, struct ws_msg *m)
         ws_send_error(c, m->id, "bad_request", e.msg, 0);
         return;
     }
-    const char *model = models_resolve(gw, r.model);
-    if (!model) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "The model `%.200s` does not exist (no live worker serves it)",
-                 r.model);
+    if (models_resolve(gw, &r.model, &e) < 0) {
         openai_request_deinit(&r);
         gateway_count_rejection(gw, "model_not_found");
-        ws_send_error(c, m->id, "model_not_found", msg, 0);
+        ws_send_error(c, m->id, "model_not_found", e.msg, 0);
         return;
     }
-    r.model = model;
     char rid[40];
     gateway_new_id(rid);
-    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, model);
+    struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, r.model);
     snprintf(s->cid, sizeof(s->cid), "%s", m->id);
     admit_enqueue(gw, s, &r, NULL, NULL);
     openai_request_deinit(&r);

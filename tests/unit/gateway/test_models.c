@@ -23,11 +23,11 @@ static json_t *served(const char *a, const char *b)
 static void test_unnamed(void)
 {
     json_t *none = served(NULL, NULL), *one = served("llama-3", NULL), *two = served("a", "b");
-    CHECK_MODEL(models_pick("", NULL, ""), "default");       /* nothing known yet */
-    CHECK_MODEL(models_pick("", none, ""), "default");       /* no live worker */
-    CHECK_MODEL(models_pick("", one, ""), "llama-3");        /* the one served model */
-    CHECK_MODEL(models_pick("", two, ""), "default");        /* ambiguous: no guess */
-    CHECK_MODEL(models_pick("", one, "mine"), "mine");       /* --default-model wins */
+    CHECK_MODEL(models_pick("", NULL, ""), "default"); /* nothing known yet */
+    CHECK_MODEL(models_pick("", none, ""), "default"); /* no live worker */
+    CHECK_MODEL(models_pick("", one, ""), "llama-3");  /* the one served model */
+    CHECK_MODEL(models_pick("", two, ""), "default");  /* ambiguous: no guess */
+    CHECK_MODEL(models_pick("", one, "mine"), "mine"); /* --default-model wins */
     CHECK_MODEL(models_pick(NULL, one, NULL), "llama-3");
     json_decref(none);
     json_decref(one);
