@@ -73,13 +73,6 @@ struct enqueue { /* privdata of the creation round trip */
     int lane; /* enum keys_lane of the request's priority */
 };
 
-static struct stream *find_serial(struct gateway *gw, const char *rid, uint64_t serial)
-{
-    for (struct stream *s = stream_find(gw, rid, strlen(rid)); s; s = s->hnext)
-        if (s->serial == serial && !strcmp(s->rid, rid)) return s;
-    return NULL;
-}
-
 static void enqueue_free(struct enqueue *q)
 {
     buf_deinit(&q->req);
@@ -91,7 +84,7 @@ static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
     struct enqueue *q = priv;
     struct gateway *gw = q->gw;
     redisReply *rep = reply;
-    struct stream *s = find_serial(gw, q->rid, q->serial);
+    struct stream *s = stream_find_serial(gw, q->rid, q->serial);
     if (s) {
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             log_req(LOG_LEVEL_ERROR, s->rid, s->trace_id, "job creation failed: %s",
@@ -143,7 +136,7 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
     struct enqueue *q = priv;
     struct gateway *gw = q->gw;
     redisReply *rep = reply;
-    struct stream *s = find_serial(gw, q->rid, q->serial);
+    struct stream *s = stream_find_serial(gw, q->rid, q->serial);
     if (!s) {
         enqueue_free(q);
         return;

@@ -142,11 +142,6 @@ void conn_flush(struct http_conn *c)
     c->writing = 1;
 }
 
-void conn_send(struct http_conn *c, const void *data, size_t len)
-{
-    buf_append(&c->out, data, len);
-}
-
 /* ---------------------------------------------------------------- requests */
 
 static void process(struct http_conn *c);

@@ -55,8 +55,6 @@ struct http_conn {
 /* Accepts a pending connection from the listener. */
 void conn_accept(struct gateway *gw, uv_stream_t *listener);
 
-/* Queues bytes for the client (copied) and writes them at the next conn_flush. */
-void conn_send(struct http_conn *c, const void *data, size_t len);
 /* Writes c->out now if no write is in flight (uv_try_write first, uv_write for the rest). */
 void conn_flush(struct http_conn *c);
 /* Unsent bytes: out + the unwritten part of the in-flight write. */

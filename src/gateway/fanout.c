@@ -19,7 +19,8 @@
 
 /* ---------------------------------------------------------------- pub/sub */
 
-void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
+/* Handles one pub/sub message (a concatenation of event records). */
+static void dispatch(struct gateway *gw, const char *msg, size_t len)
 {
     struct event_reader rd;
     struct event ev;
@@ -33,9 +34,7 @@ void fanout_dispatch(struct gateway *gw, const char *msg, size_t len)
         struct stream *s = stream_find(gw, ev.id, ev.id_len);
         while (s) {
             /* next match first: delivery may free s */
-            struct stream *next = s->hnext;
-            while (next && (strncmp(next->rid, ev.id, ev.id_len) || next->rid[ev.id_len]))
-                next = next->hnext;
+            struct stream *next = stream_find_next(s, ev.id, ev.id_len);
             if (!s->following) {
                 switch (ev.kind) {
                 case EVENT_KIND_TOKENS:
@@ -75,7 +74,7 @@ static void on_sub(redisAsyncContext *ac, void *reply, void *priv)
         return;
     const char *kind = r->element[0]->str;
     if (!strcmp(kind, "message") && r->element[2]->type == REDIS_REPLY_STRING) {
-        fanout_dispatch(gw, r->element[2]->str, r->element[2]->len);
+        dispatch(gw, r->element[2]->str, r->element[2]->len);
     } else if (!strcmp(kind, "subscribe")) {
         gw->subscribed = 1;
     }
@@ -89,9 +88,7 @@ struct resume_ctx {
 
 static struct stream *ctx_stream(struct resume_ctx *q)
 {
-    for (struct stream *s = stream_find(q->gw, q->rid, strlen(q->rid)); s; s = s->hnext)
-        if (s->serial == q->serial) return s;
-    return NULL;
+    return stream_find_serial(q->gw, q->rid, q->serial);
 }
 
 /* After a reconnect: a request whose job hash is gone was lost with Redis' data. */
@@ -231,9 +228,7 @@ static void on_follow(redisAsyncContext *ac, void *reply, void *priv)
             for (struct stream *s = gw->followers; s && ns < 64; s = s->fnext)
                 if (!strcmp(s->rid, rid)) serials[ns++] = s->serial;
             for (int m = 0; m < ns; m++) {
-                struct stream *s;
-                for (s = stream_find(gw, rid, strlen(rid)); s; s = s->hnext)
-                    if (s->serial == serials[m]) break;
+                struct stream *s = stream_find_serial(gw, rid, serials[m]);
                 if (!s || !s->following) continue;
                 uint64_t serial = s->serial;
                 for (size_t j = 0; j < entries->elements; j++) {
@@ -244,9 +239,7 @@ static void on_follow(redisAsyncContext *ac, void *reply, void *priv)
                     if (!id_after(en->element[0]->str, s->follow_id)) continue;
                     snprintf(s->follow_id, sizeof(s->follow_id), "%s", en->element[0]->str);
                     if (en->element[1]->type == REDIS_REPLY_ARRAY) deliver_entry(s, en->element[1]);
-                    struct stream *again;
-                    for (again = stream_find(gw, rid, strlen(rid)); again; again = again->hnext)
-                        if (again->serial == serial) break;
+                    struct stream *again = stream_find_serial(gw, rid, serial);
                     if (!again || again->finished) break;
                 }
             }

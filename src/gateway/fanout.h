@@ -21,9 +21,6 @@ int fanout_init(struct gateway *gw, struct err *e);
 struct rconn;
 void fanout_cmd_connected(struct rconn *rc, void *ud);
 
-/* Handles one pub/sub message (a concatenation of event records). Exposed for tests. */
-void fanout_dispatch(struct gateway *gw, const char *msg, size_t len);
-
 /* Checks that request s->rid exists (404 otherwise), then starts s and follows P out:<rid>,
  * delivering indices >= s->next_index. */
 void fanout_resume(struct stream *s);

@@ -4,7 +4,8 @@
  *   listen/conn  sockets and HTTP connections      route   endpoints -> handlers
  *   stream       one client stream (SSE, JSON, WS) ws      WebSocket upgrade + protocol
  *   admit        backpressure + job creation       fanout  pub/sub tokens -> streams, resume
- *   auth, limit  API keys, per-key token buckets   sse, openai  pure formatting/validation */
+ *   auth, limit  API keys, per-key token buckets   sse, openai  pure formatting/validation
+ *   models       served models (worker heartbeats): /v1/models, default model, 404 */
 #ifndef LLMQ_GATEWAY_GW_H
 #define LLMQ_GATEWAY_GW_H
 

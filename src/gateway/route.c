@@ -1,5 +1,5 @@
-/* route.c -- endpoint dispatch and the small endpoints. Errors become HTTP answers here and in
- * admit.c only (conn_respond_error). */
+/* route.c -- endpoint dispatch and the small endpoints. Errors become HTTP answers here, in
+ * admit.c and in models.c (Redis down for /v1/models) only (conn_respond_error). */
 #include "gateway/route.h"
 #include "common/log.h"
 #include "common/xalloc.h"

@@ -1,6 +1,7 @@
 /* route.h -- maps one parsed request to its handler: request id and trace context first, then
  * auth for /v1/..., then the endpoint. Small endpoints (health, readiness, metrics, the web
- * page, models, jobs) live in route.c; completions in admit.c; the WebSocket in ws.c. */
+ * page, jobs) live in route.c; completions in admit.c; the WebSocket in ws.c; /v1/models in
+ * models.c. */
 #ifndef LLMQ_GATEWAY_ROUTE_H
 #define LLMQ_GATEWAY_ROUTE_H
 

@@ -88,11 +88,18 @@ struct stream *stream_find(struct gateway *gw, const char *rid, size_t len)
     return NULL;
 }
 
-/* The next stream of the same request after s in its chain. */
-static struct stream *find_next(struct stream *s, const char *rid, size_t len)
+struct stream *stream_find_next(struct stream *s, const char *rid, size_t len)
 {
     for (s = s->hnext; s; s = s->hnext)
         if (!strncmp(s->rid, rid, len) && s->rid[len] == 0) return s;
+    return NULL;
+}
+
+struct stream *stream_find_serial(struct gateway *gw, const char *rid, uint64_t serial)
+{
+    size_t len = strlen(rid);
+    for (struct stream *s = stream_find(gw, rid, len); s; s = stream_find_next(s, rid, len))
+        if (s->serial == serial) return s;
     return NULL;
 }
 
@@ -306,7 +313,7 @@ void stream_abandon(struct stream *s)
         /* Only cancel when no other local stream still follows the same request. */
         struct stream *o = stream_find(s->gw, s->rid, strlen(s->rid));
         int others = 0;
-        for (; o; o = find_next(o, s->rid, strlen(s->rid)))
+        for (; o; o = stream_find_next(o, s->rid, strlen(s->rid)))
             if (o != s) others = 1;
         if (!others) stream_publish_cancel(s->gw, s->rid);
     }

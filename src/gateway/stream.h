@@ -114,8 +114,13 @@ void stream_on_error(struct stream *s, uint32_t sent, const char *json, size_t l
 /* Re-keys s under another request id (an idempotent retry attaching to the original). */
 void stream_set_rid(struct stream *s, const char *rid);
 
-/* Request-id table. */
+/* Request-id table: the first stream of request rid[0..len), NULL when none; the next one
+ * after s (several streams may follow one request). */
 struct stream *stream_find(struct gateway *gw, const char *rid, size_t len);
+struct stream *stream_find_next(struct stream *s, const char *rid, size_t len);
+/* The stream of request rid with this serial, NULL once it was freed: how an asynchronous
+ * reply finds the stream it was sent for. */
+struct stream *stream_find_serial(struct gateway *gw, const char *rid, uint64_t serial);
 void stream_table_init(struct gateway *gw);
 void stream_table_deinit(struct gateway *gw);
 
