@@ -76,6 +76,15 @@ size_t conn_pending_bytes(const struct http_conn *c)
     return c->out.len + (c->writing ? c->wbuf.len : 0);
 }
 
+/* Empties b; a buffer a burst grew past 8 KiB gives its memory back (idle streams keep none). */
+static void recycle(struct buf *b)
+{
+    if (b->cap > 8192)
+        buf_deinit(b);
+    else
+        buf_reset(b);
+}
+
 static void after_written(struct http_conn *c)
 {
     if (c->close_after_write && !c->out.len && !c->writing) conn_close(c);
@@ -91,10 +100,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->gw->c.bytes_written += c->wbuf.len;
-    if (c->wbuf.cap > 8192)
-        buf_deinit(&c->wbuf); /* do not keep a burst's memory */
-    else
-        buf_reset(&c->wbuf);
+    recycle(&c->wbuf);
     c->last_active_ms = uv_now(c->gw->loop);
     stream_conn_drained(c);
     conn_flush(c);
@@ -119,10 +125,7 @@ void conn_flush(struct http_conn *c)
     c->last_active_ms = uv_now(gw->loop);
     if ((size_t)n == c->out.len) {
         gw->c.bytes_written += (uint64_t)n;
-        if (c->out.cap > 8192)
-            buf_deinit(&c->out); /* idle streams keep no burst memory */
-        else
-            buf_reset(&c->out);
+        recycle(&c->out);
         after_written(c);
         return;
     }
@@ -206,10 +209,10 @@ void conn_respond_error(struct http_conn *c, int status, const char *type, const
 {
     struct buf body;
     buf_init(&body);
+    char field[64];
     if (!param) {
         /* Validation messages start with the field name ("max_tokens: ..."): use it as param. */
         const char *colon = strstr(message, ": ");
-        static char field[64];
         if (status == 400 && colon && (size_t)(colon - message) < sizeof(field) &&
             !memchr(message, ' ', (size_t)(colon - message))) {
             memcpy(field, message, (size_t)(colon - message));
@@ -224,18 +227,24 @@ void conn_respond_error(struct http_conn *c, int status, const char *type, const
     buf_deinit(&body);
 }
 
+/* Answers an error after which the connection closes: the rest of its bytes cannot be
+ * trusted (parse errors) or will not come (header timeout). */
+static void answer_and_close(struct http_conn *c, int status, const char *code, const char *msg)
+{
+    c->busy = 1;
+    c->reader.req.keep_alive = 0;
+    c->endpoint = "other";
+    conn_respond_error(c, status, "invalid_request_error", code, NULL, msg, 0);
+    c->close_after_write = 1;
+    conn_flush(c);
+}
+
 static void answer_parse_error(struct http_conn *c, int status)
 {
     const char *msg = status == 413   ? "request body too large (see --max-body-bytes)"
                       : status == 431 ? "request headers too large"
                                       : "malformed HTTP request";
-    c->busy = 1;
-    c->reader.req.keep_alive = 0;
-    c->endpoint = "other";
-    conn_respond_error(c, status, "invalid_request_error",
-                       status == 413 ? "too_large" : "bad_request", NULL, msg, 0);
-    c->close_after_write = 1;
-    conn_flush(c);
+    answer_and_close(c, status, status == 413 ? "too_large" : "bad_request", msg);
 }
 
 static void process(struct http_conn *c)
@@ -326,12 +335,7 @@ void conn_sweep(struct gateway *gw, uint64_t now_ms)
         if (c->mode == CONN_MODE_HTTP && c->request_start_ms && !c->busy &&
             gw->cfg.header_timeout_ms > 0 &&
             now_ms - c->request_start_ms > (uint64_t)gw->cfg.header_timeout_ms) {
-            c->busy = 1;
-            c->reader.req.keep_alive = 0;
-            c->endpoint = "other";
-            conn_respond_error(c, 408, "invalid_request_error", "timeout", NULL,
-                               "request not received in time", 0);
-            c->close_after_write = 1;
+            answer_and_close(c, 408, "timeout", "request not received in time");
             continue;
         }
         int idle = !c->streams && !c->busy && !c->writing && !c->out.len;

@@ -164,7 +164,8 @@ void gateway_count_request(struct gateway *gw, const char *endpoint, int status)
 /* Counts one rejection ("overloaded", "rate_limited", "unauthorized", "bad_request", ...). */
 void gateway_count_rejection(struct gateway *gw, const char *reason);
 
-/* 32 lowercase hex characters of fresh randomness into out (33 bytes). */
+/* 32 lowercase hex characters into out (33 bytes) from the process' splitmix64 generator,
+ * seeded once by getrandom: unique ids, not secrets (job access is scoped by API key). */
 void gateway_new_id(char *out);
 /* A random 63-bit seed. */
 uint64_t gateway_random_u63(void);
