@@ -7,15 +7,25 @@
 #include <stdio.h>
 #include <string.h>
 
+static void front(struct buf *out, int chat, const char *object, const char *rid,
+                  uint64_t created_s, const char *model)
+{
+    buf_append_str(out, chat ? "{\"id\":\"chatcmpl-" : "{\"id\":\"cmpl-");
+    buf_append_json_str(out, rid, strlen(rid));
+    buf_printf(out, "\",\"object\":\"%s\",\"created\":%" PRIu64 ",\"model\":\"", object, created_s);
+    buf_append_json_str(out, model, strlen(model));
+    buf_append_str(out, "\",\"choices\":[");
+}
+
 void sse_head(struct buf *head, int chat, const char *rid, uint64_t created_s, const char *model)
 {
-    buf_append_str(head, chat ? "{\"id\":\"chatcmpl-" : "{\"id\":\"cmpl-");
-    buf_append_json_str(head, rid, strlen(rid));
-    buf_append_str(head, chat ? "\",\"object\":\"chat.completion.chunk\",\"created\":"
-                              : "\",\"object\":\"text_completion\",\"created\":");
-    buf_printf(head, "%" PRIu64 ",\"model\":\"", created_s);
-    buf_append_json_str(head, model, strlen(model));
-    buf_append_str(head, "\",\"choices\":[");
+    front(head, chat, chat ? "chat.completion.chunk" : "text_completion", rid, created_s, model);
+}
+
+void sse_body_head(struct buf *out, int chat, const char *rid, uint64_t created_s,
+                   const char *model)
+{
+    front(out, chat, chat ? "chat.completion" : "text_completion", rid, created_s, model);
 }
 
 size_t sse_u32(char *out, uint32_t v)

@@ -14,6 +14,9 @@
  * {"id":"chatcmpl-<rid>","object":"chat.completion.chunk","created":N,"model":"m","choices":[
  * (or "cmpl-" / "text_completion"). Computed once per stream, so no per-token escaping. */
 void sse_head(struct buf *head, int chat, const char *rid, uint64_t created_s, const char *model);
+/* The same front for a non-streaming response body ("chat.completion" / "text_completion"). */
+void sse_body_head(struct buf *out, int chat, const char *rid, uint64_t created_s,
+                   const char *model);
 
 /* One token event: id <rid>:<last_index>, text JSON-escaped. first_chat adds
  * "role":"assistant" to the delta (the first chat chunk). */

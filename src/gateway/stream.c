@@ -125,7 +125,7 @@ struct stream *stream_new(struct gateway *gw, struct http_conn *conn, enum strea
     s->received_mono_us = clock_mono_us();
     s->created_s = s->received_us / 1000000u;
     s->last_write_ms = uv_now(gw->loop);
-    if (kind != STREAM_KIND_WS) sse_head(&s->head, chat, rid, s->created_s, s->model);
+    if (kind == STREAM_KIND_SSE) sse_head(&s->head, chat, rid, s->created_s, s->model);
     if (conn) {
         s->cnext = conn->streams;
         if (conn->streams) conn->streams->cprev = s;
@@ -146,7 +146,7 @@ void stream_set_rid(struct stream *s, const char *rid)
     table_remove(s->gw, s);
     snprintf(s->rid, sizeof(s->rid), "%s", rid);
     buf_reset(&s->head);
-    if (s->kind != STREAM_KIND_WS) sse_head(&s->head, s->chat, s->rid, s->created_s, s->model);
+    if (s->kind == STREAM_KIND_SSE) sse_head(&s->head, s->chat, s->rid, s->created_s, s->model);
     table_insert(s->gw, s);
 }
 
@@ -598,21 +598,14 @@ static void json_finish(struct stream *s, struct http_conn *c)
     json_t *done = s->done_json ? json_loads(s->done_json, 0, NULL) : NULL;
     struct buf b;
     buf_init(&b);
-    buf_reserve(&b, s->text.len + s->head.len + 512);
-    /* head is the chunk front; the body has its own object names, so write it afresh */
-    buf_append_str(&b, s->chat ? "{\"id\":\"chatcmpl-" : "{\"id\":\"cmpl-");
-    buf_append_str(&b, s->rid);
-    buf_append_str(&b, s->chat ? "\",\"object\":\"chat.completion\",\"created\":"
-                               : "\",\"object\":\"text_completion\",\"created\":");
-    buf_printf(&b, "%" PRIu64 ",\"model\":\"", s->created_s);
-    buf_append_json_str(&b, s->model, strlen(s->model));
+    buf_reserve(&b, s->text.len + 640);
+    sse_body_head(&b, s->chat, s->rid, s->created_s, s->model);
     if (s->chat) {
-        buf_append_str(
-            &b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+        buf_append_str(&b, "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
         buf_append_json_str(&b, s->text.data ? s->text.data : "", s->text.len);
         buf_append_str(&b, "\"},");
     } else {
-        buf_append_str(&b, "\",\"choices\":[{\"index\":0,\"text\":\"");
+        buf_append_str(&b, "{\"index\":0,\"text\":\"");
         buf_append_json_str(&b, s->text.data ? s->text.data : "", s->text.len);
         buf_append_str(&b, "\",");
     }

@@ -468,13 +468,11 @@ void ws_upgrade(struct http_conn *c)
         return;
     }
     if (!ver || strcmp(ver, "13")) {
-        conn_respond(c, 426, "application/json", "Sec-WebSocket-Version: 13\r\n",
-                     "{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 "
-                     "required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"bad_"
-                     "request\"}}",
-                     strlen("{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 "
-                            "required\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":"
-                            "\"bad_request\"}}"));
+        static const char body[] = "{\"error\":{\"message\":\"Sec-WebSocket-Version: 13 required\","
+                                   "\"type\":\"invalid_request_error\",\"param\":null,"
+                                   "\"code\":\"bad_request\"}}";
+        conn_respond(c, 426, "application/json", "Sec-WebSocket-Version: 13\r\n", body,
+                     sizeof(body) - 1);
         return;
     }
     unsigned char raw[32];

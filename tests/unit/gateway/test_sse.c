@@ -20,6 +20,20 @@ static void test_completion_token(void)
     buf_deinit(&out);
 }
 
+static void test_body_head(void)
+{
+    struct buf out;
+    buf_init(&out);
+    sse_body_head(&out, 1, "r3", 9, "m");
+    CHECK_STR(out.data, out.len,
+              "{\"id\":\"chatcmpl-r3\",\"object\":\"chat.completion\",\"created\":9,"
+              "\"model\":\"m\",\"choices\":[");
+    buf_reset(&out);
+    sse_body_head(&out, 0, "r4", 9, "m");
+    CHECK(strstr(out.data, "{\"id\":\"cmpl-r4\",\"object\":\"text_completion\",") == out.data);
+    buf_deinit(&out);
+}
+
 static void test_chat_sequence(void)
 {
     struct buf head, out;
@@ -74,6 +88,7 @@ static void test_last_event_id(void)
 int main(void)
 {
     TEST_RUN(test_completion_token);
+    TEST_RUN(test_body_head);
     TEST_RUN(test_chat_sequence);
     TEST_RUN(test_last_event_id);
     TEST_MAIN_END();
