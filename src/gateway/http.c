@@ -20,14 +20,20 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
+/* Counts n more bytes of the request line and headers; past the limit the request is a 431
+ * (returns 1, which stops the parser). */
+static int header_bytes_add(struct http_reader *r, size_t n)
+{
+    r->header_bytes += n;
+    if (r->header_bytes <= r->max_header_bytes) return 0;
+    r->error_status = 431;
+    return 1;
+}
+
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
-    r->header_bytes += n;
-    if (r->header_bytes > r->max_header_bytes) {
-        r->error_status = 431;
-        return 1;
-    }
+    if (header_bytes_add(r, n)) return 1;
     buf_append(&r->req.url, at, n);
     return 0;
 }
@@ -35,11 +41,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
-    r->header_bytes += n + 4;
-    if (r->header_bytes > r->max_header_bytes) {
-        r->error_status = 431;
-        return 1;
-    }
+    if (header_bytes_add(r, n + 4)) return 1; /* ": " and CRLF */
     if (r->last_was_value || !r->in_headers) {
         if (r->in_headers) buf_append_char(&r->req.hdrs, '\0'); /* ends the previous value */
         r->in_headers = 1;
@@ -54,11 +56,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_reader *r = reader_of(p);
-    r->header_bytes += n;
-    if (r->header_bytes > r->max_header_bytes) {
-        r->error_status = 431;
-        return 1;
-    }
+    if (header_bytes_add(r, n)) return 1;
     if (!r->last_was_value) {
         buf_append_char(&r->req.hdrs, '\0'); /* ends the name */
         r->last_was_value = 1;

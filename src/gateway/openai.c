@@ -26,10 +26,8 @@ static int get_number(json_t *obj, const char *name, double lo, double hi, doubl
     if (!v) return 0;
     if (!json_is_number(v)) return bad(e, name, "must be a number");
     double x = json_number_value(v);
-    if (!(x >= lo && x <= hi)) {
-        err_set(e, LLMQ_EFORMAT, "%s: must be between %g and %g", name, lo, hi);
-        return LLMQ_EFORMAT;
-    }
+    if (!(x >= lo && x <= hi))
+        return err_set(e, LLMQ_EFORMAT, "%s: must be between %g and %g", name, lo, hi);
     *out = x;
     return 0;
 }
@@ -49,10 +47,9 @@ static int get_int(json_t *obj, const char *name, long long lo, long long hi, lo
     } else {
         return bad(e, name, "must be an integer");
     }
-    if (x < lo || x > hi) {
-        err_set(e, LLMQ_EFORMAT, "%s: must be an integer between %lld and %lld", name, lo, hi);
-        return LLMQ_EFORMAT;
-    }
+    if (x < lo || x > hi)
+        return err_set(e, LLMQ_EFORMAT, "%s: must be an integer between %lld and %lld", name, lo,
+                       hi);
     *out = x;
     return 0;
 }
@@ -73,6 +70,17 @@ static int get_string(json_t *obj, const char *name, const char **out, size_t *l
     if (!json_is_string(v)) return bad(e, name, "must be a string");
     *out = json_string_value(v);
     if (len) *len = json_string_length(v);
+    return 0;
+}
+
+/* One stop sequence (r->stop has room: the caller checked the count). */
+static int add_stop(struct openai_request *r, json_t *s, struct err *e)
+{
+    if (!json_is_string(s)) return bad(e, "stop", "must be a string or an array of strings");
+    size_t n = json_string_length(s);
+    if (n == 0 || n > 256) return bad(e, "stop", "each stop sequence must be 1..256 bytes");
+    r->stop[r->n_stop] = json_string_value(s);
+    r->stop_len[r->n_stop++] = n;
     return 0;
 }
 
@@ -192,39 +200,19 @@ int openai_parse_json(struct openai_request *r, json_t *obj, int kind,
     }
 
     json_t *stop = field(obj, "stop");
-    if (stop) {
-        if (json_is_string(stop)) {
-            if (json_string_length(stop) == 0 || json_string_length(stop) > 256) {
-                rc = bad(e, "stop", "each stop sequence must be 1..256 bytes");
-                goto fail;
-            }
-            r->stop[0] = json_string_value(stop);
-            r->stop_len[0] = json_string_length(stop);
-            r->n_stop = 1;
-        } else if (json_is_array(stop)) {
-            if (json_array_size(stop) > OPENAI_MAX_STOP) {
-                rc = bad(e, "stop", "at most 4 sequences");
-                goto fail;
-            }
-            size_t i;
-            json_t *s;
-            json_array_foreach(stop, i, s)
-            {
-                if (!json_is_string(s)) {
-                    rc = bad(e, "stop", "must be a string or an array of strings");
-                    goto fail;
-                }
-                if (json_string_length(s) == 0 || json_string_length(s) > 256) {
-                    rc = bad(e, "stop", "each stop sequence must be 1..256 bytes");
-                    goto fail;
-                }
-                r->stop[r->n_stop] = json_string_value(s);
-                r->stop_len[r->n_stop++] = json_string_length(s);
-            }
-        } else {
-            rc = bad(e, "stop", "must be a string or an array of strings");
+    if (stop && json_is_array(stop)) {
+        if (json_array_size(stop) > OPENAI_MAX_STOP) {
+            rc = bad(e, "stop", "at most 4 sequences");
             goto fail;
         }
+        size_t i;
+        json_t *s;
+        json_array_foreach(stop, i, s)
+        {
+            if ((rc = add_stop(r, s, e)) < 0) goto fail;
+        }
+    } else if (stop && (rc = add_stop(r, stop, e)) < 0) {
+        goto fail;
     }
 
     if ((rc = get_bool(obj, "stream", &r->stream, e)) < 0) goto fail;

@@ -93,6 +93,12 @@ static struct http_conn *ref_conn(struct conn_ref *r)
     return conn_release(r->c, r->serial) ? r->c : NULL;
 }
 
+/* Unknown ids and other keys' jobs answer alike, so ids cannot be probed. */
+static void no_such_request(struct http_conn *c)
+{
+    conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request", 0);
+}
+
 static int all_digits(const char *s, size_t n)
 {
     if (!n || n > 18) return 0;
@@ -111,8 +117,7 @@ static void on_job_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
         } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
-                               "no such request", 0);
+            no_such_request(c);
         } else {
             /* Auth on: only the key that created a job may read it. */
             int allowed = 1;
@@ -121,8 +126,7 @@ static void on_job_reply(redisAsyncContext *ac, void *reply, void *priv)
                     strcmp(rep->element[i + 1]->str, c->key_id))
                     allowed = 0;
             if (!allowed) {
-                conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
-                                   "no such request", 0);
+                no_such_request(c);
             } else {
                 struct buf b;
                 buf_init(&b);
@@ -167,8 +171,7 @@ static void on_cancel_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             conn_respond_error(c, 503, "server_error", "internal", NULL, "Redis unavailable", 1);
         } else if (rep->type != REDIS_REPLY_STRING) {
-            conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL,
-                               "no such request", 0);
+            no_such_request(c);
         } else {
             const char *prev = rep->str;
             int terminal =
@@ -188,8 +191,7 @@ static void on_jobs(struct http_conn *c, const char *id, size_t id_len)
     struct gateway *gw = c->gw;
     char key[KEYS_MAX];
     if (!keys_id_valid(id, id_len)) {
-        conn_respond_error(c, 404, "invalid_request_error", "not_found", NULL, "no such request",
-                           0);
+        no_such_request(c);
         return;
     }
     struct conn_ref *r = xcalloc(1, sizeof(*r));
@@ -230,11 +232,6 @@ static int path_is(const char *p, size_t n, const char *s)
     return strlen(s) == n && !memcmp(p, s, n);
 }
 
-static int valid_client_request_id(const char *v, size_t n)
-{
-    return keys_id_valid(v, n);
-}
-
 /* Auth for /v1/...: Bearer header, or the bearer.<key> subprotocol on the WebSocket upgrade. */
 static int authorize(struct http_conn *c, int ws)
 {
@@ -272,7 +269,7 @@ void route_request(struct http_conn *c)
     c->serial = ++serial;
     size_t vl = 0;
     const char *v = http_req_header(req, "x-request-id", &vl);
-    if (v && valid_client_request_id(v, vl)) {
+    if (v && keys_id_valid(v, vl)) {
         memcpy(c->request_id, v, vl);
         c->request_id[vl] = 0;
     } else {
