@@ -276,6 +276,7 @@ static void sse_event(struct run *run, struct stream *s, const char *id, size_t 
     if (dl == 6 && !memcmp(data, "[DONE]", 6)) { stream_end(run, s, ST_DONE, NULL); return; }
     const char *end = data + dl;
     if (js_find(data, dl, "error") && !js_find(data, dl, "choices")) {
+        run->r->failed_clear++;
         stream_end(run, s, ST_FAILED, "error event in the stream");
         return;
     }
@@ -413,6 +414,7 @@ static void ws_message(struct conn *c, const char *m, size_t n)
         if (rejected && js_find(m, n, "retry_after_ms")) run->r->rejected_retry_after++;
         char why[200];
         snprintf(why, sizeof(why), "error message: %.*s", (int)(n < 150 ? n : 150), m);
+        if (!rejected && s->state < ST_DONE) run->r->failed_clear++;
         stream_end(run, s, rejected ? ST_REJECTED : ST_FAILED, why);
     }
 }
@@ -511,6 +513,8 @@ static int http_head(struct conn *c)
         if (retry_after) c->run->r->rejected_retry_after++;
         fail_open(c, ST_REJECTED, first);
     } else {
+        for (int i = 0; i < c->n_streams; i++)
+            if (c->streams[i]->state < ST_DONE) c->run->r->failed_clear++;
         fail_open(c, ST_FAILED, first);
     }
     return -2;
@@ -793,10 +797,10 @@ void load_result_free(struct load_result *r)
 
 void load_result_json(const struct load_result *r, char *out, size_t cap)
 {
-    snprintf(out, cap, "{\"ok\":%d,\"failed\":%d,\"rejected\":%d,\"rejected_retry_after\":%d,\"dup_or_gap\":%d,"
+    snprintf(out, cap, "{\"ok\":%d,\"failed\":%d,\"failed_clear\":%d,\"rejected\":%d,\"rejected_retry_after\":%d,\"dup_or_gap\":%d,"
              "\"usage_mismatch\":%d,\"timeouts\":%d,\"tokens\":%lld,\"wall_s\":%.3f,\"tokens_per_s\":%.1f,"
              "\"ttft_p50_ms\":%.2f,\"ttft_p99_ms\":%.2f,\"ttft_mean_ms\":%.2f,\"e2e_p50_ms\":%.1f,\"e2e_p99_ms\":%.1f}",
-             r->ok, r->failed, r->rejected, r->rejected_retry_after, r->dup_or_gap, r->usage_mismatch, r->timeouts,
+             r->ok, r->failed, r->failed_clear, r->rejected, r->rejected_retry_after, r->dup_or_gap, r->usage_mismatch, r->timeouts,
              r->tokens, r->wall_s, r->tokens_per_s, r->ttft_p50_ms, r->ttft_p99_ms, r->ttft_mean_ms,
              r->e2e_p50_ms, r->e2e_p99_ms);
 }

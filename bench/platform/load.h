@@ -41,6 +41,8 @@ struct load_result {
     int accepted;              /* streams that received at least one token */
     int ok;                    /* streams that finished with done / [DONE] and passed checks */
     int failed;                /* error event, bad framing, early close, timeout */
+    int failed_clear;          /* of those, ended by the server with an error it stated: SSE
+                                * error event, WS error message, HTTP status other than 200 */
     int rejected;              /* 503 / 429 (SSE) or overloaded / rate_limited error (WS) */
     int rejected_retry_after;  /* of those, with Retry-After (header or retry_after_ms) */
     int dup_or_gap;            /* streams whose indices repeated, skipped or went backwards */
