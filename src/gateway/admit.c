@@ -255,6 +255,7 @@ void admit_http(struct http_conn *c, int chat)
         fanout_resume(s);
         return;
     }
+    int guessed = !r.model[0];
     if (models_resolve(gw, &r.model, &e) < 0) {
         openai_request_deinit(&r);
         gateway_count_rejection(gw, "model_not_found");
@@ -286,6 +287,7 @@ void admit_http(struct http_conn *c, int chat)
     if (tp) snprintf(tp_copy, sizeof(tp_copy), "%.*s", (int)vl, tp);
     struct stream *s = stream_new(gw, c, r.stream ? STREAM_KIND_SSE : STREAM_KIND_JSON, chat,
                                   c->request_id, r.model);
+    s->model_guessed = guessed;
     http_reader_shrink(&c->reader);
     if (!c->in.len) buf_deinit(&c->in); /* the body is parsed: long-lived streams keep none */
     admit_enqueue(gw, s, &r, tp ? tp_copy : NULL, idem ? idem_copy : NULL);

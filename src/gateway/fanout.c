@@ -47,6 +47,7 @@ static void dispatch(struct gateway *gw, const char *msg, size_t len)
                     stream_on_error(s, ev.index, ev.payload, ev.payload_len);
                     break;
                 case EVENT_KIND_RUNNING:
+                    stream_on_running(s, ev.payload, ev.payload_len);
                     break;
                 }
             }

@@ -423,6 +423,20 @@ void stream_on_done(struct stream *s, uint32_t total, const char *json, size_t l
     mark_dirty(s);
 }
 
+void stream_on_running(struct stream *s, const char *json, size_t len)
+{
+    if (!s->model_guessed || s->next_index || s->finished) return;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *m = root ? json_object_get(root, "model") : NULL;
+    if (m && json_is_string(m) && json_string_length(m) && strcmp(s->model, json_string_value(m))) {
+        free(s->model);
+        s->model = xstrdup(json_string_value(m));
+        buf_reset(&s->head);
+        if (s->kind == STREAM_KIND_SSE) sse_head(&s->head, s->chat, s->rid, s->created_s, s->model);
+    }
+    json_decref(root);
+}
+
 static int status_of_code(const char *code)
 {
     if (!strcmp(code, "timeout")) return 504;

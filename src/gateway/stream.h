@@ -49,6 +49,7 @@ struct stream {
     int chat; /* chat chunk shapes */
     int include_usage;
     int role_sent;       /* chat: the first delta (with role) was written */
+    int model_guessed;   /* the client named no model: the worker's `r` record names it */
     int chunked;         /* SSE: chunked framing (HTTP/1.1); else end = close */
     int owned;           /* this gateway created the job (tokens come by pub/sub) */
     int cancel_on_close; /* publish a cancel when the client goes away early */
@@ -110,6 +111,9 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
                       size_t len);
 void stream_on_done(struct stream *s, uint32_t total, const char *json, size_t len);
 void stream_on_error(struct stream *s, uint32_t sent, const char *json, size_t len);
+/* `r` record (JSON {"worker":..,"model":..,..}): a stream whose client named no model takes
+ * the running worker's, unless tokens already went out under the guessed name. */
+void stream_on_running(struct stream *s, const char *json, size_t len);
 
 /* Re-keys s under another request id (an idempotent retry attaching to the original). */
 void stream_set_rid(struct stream *s, const char *rid);

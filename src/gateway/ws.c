@@ -354,6 +354,7 @@ static void on_generate(struct http_conn *c, struct ws_msg *m)
         ws_send_error(c, m->id, "bad_request", e.msg, 0);
         return;
     }
+    int guessed = !r.model[0];
     if (models_resolve(gw, &r.model, &e) < 0) {
         openai_request_deinit(&r);
         gateway_count_rejection(gw, "model_not_found");
@@ -363,6 +364,7 @@ static void on_generate(struct http_conn *c, struct ws_msg *m)
     char rid[40];
     gateway_new_id(rid);
     struct stream *s = stream_new(gw, c, STREAM_KIND_WS, r.kind == OPENAI_KIND_CHAT, rid, r.model);
+    s->model_guessed = guessed;
     snprintf(s->cid, sizeof(s->cid), "%s", m->id);
     admit_enqueue(gw, s, &r, NULL, NULL);
     openai_request_deinit(&r);

@@ -112,11 +112,14 @@ void publish_replay_tick(struct worker *w)
 
 void publish_running(struct worker *w, struct slot *s)
 {
-    char json[256];
-    int n =
-        snprintf(json, sizeof(json), "{\"worker\":\"%s\",\"dequeued_us\":%llu,\"attempt\":%lld}",
-                 w->cfg.id, (unsigned long long)s->dequeued_us, s->attempts);
-    publish_record(w, s, EVENT_KIND_RUNNING, 0, 0, json, (size_t)n);
+    struct buf j; /* the model lets a gateway name it in responses that asked for none */
+    buf_init(&j);
+    buf_printf(&j, "{\"worker\":\"%s\",\"model\":\"", w->cfg.id);
+    buf_append_json_str(&j, w->model_name, strlen(w->model_name));
+    buf_printf(&j, "\",\"dequeued_us\":%llu,\"attempt\":%lld}", (unsigned long long)s->dequeued_us,
+               s->attempts);
+    publish_record(w, s, EVENT_KIND_RUNNING, 0, 0, j.data, j.len);
+    buf_deinit(&j);
     char key[KEYS_MAX], deq[24];
     keys_job(&w->keys, s->id, key);
     snprintf(deq, sizeof(deq), "%llu", (unsigned long long)s->dequeued_us);

@@ -417,9 +417,10 @@ static void test_json_and_jobs(void)
     buf_deinit(&m);
 }
 
-/* A JSON completion with body (NULL model field when model is NULL), served with one token;
- * writes the job's req JSON and the response. */
-static void json_roundtrip(const char *model, char *js, size_t js_cap, char *resp, size_t cap)
+/* A JSON completion naming model (none when NULL), served with one token after an `r` record
+ * naming run_model (no `r` record when NULL); writes the job's req JSON and the response. */
+static void json_roundtrip(const char *model, const char *run_model, char *js, size_t js_cap,
+                           char *resp, size_t cap)
 {
     char body[256], req[1024], id[64] = "";
     snprintf(body, sizeof(body), "{%s%s%s\"prompt\":\"p\",\"max_tokens\":1}",
@@ -433,6 +434,12 @@ static void json_roundtrip(const char *model, char *js, size_t js_cap, char *res
     CHECK_EQ(next_job(id, sizeof(id), js, js_cap), 0);
     struct buf m;
     buf_init(&m);
+    if (run_model) {
+        char r[128];
+        int rl = snprintf(r, sizeof(r), "{\"worker\":\"w\",\"model\":\"%s\",\"attempt\":1}",
+                          run_model);
+        event_append(&m, EVENT_KIND_RUNNING, id, strlen(id), 0, 0, r, (size_t)rl);
+    }
     tok(&m, id, 0, 1, "x");
     done(&m, id, 1);
     publish("gw-it", &m);
@@ -459,8 +466,14 @@ static void test_models(void)
                   "{\"model\":\"nope\",\"prompt\":\"x\",\"stream\":true}", resp, sizeof(resp)),
              404);
     CHECK(strstr(resp, "\"code\":\"model_not_found\"") && strstr(resp, "\"param\":\"model\""));
-    json_roundtrip(NULL, js, sizeof(js), resp, sizeof(resp));
+    json_roundtrip(NULL, NULL, js, sizeof(js), resp, sizeof(resp));
     CHECK(strstr(js, "\"model\":\"m-served\"") != NULL);
+    CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"m-served\""));
+    /* the running worker's model (its `r` record) names a response that asked for none... */
+    json_roundtrip(NULL, "m-run", js, sizeof(js), resp, sizeof(resp));
+    CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"m-run\""));
+    /* ...but not one that named its model */
+    json_roundtrip("m-served", "m-run", js, sizeof(js), resp, sizeof(resp));
     CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"m-served\""));
     rcmd("DEL llmq:worker:w-it");
     listed = 1;
@@ -470,10 +483,10 @@ static void test_models(void)
         if (listed) usleep(100000);
     }
     CHECK(!listed);
-    json_roundtrip("nope", js, sizeof(js), resp, sizeof(resp)); /* scaling from zero */
+    json_roundtrip("nope", NULL, js, sizeof(js), resp, sizeof(resp)); /* scaling from zero */
     CHECK(strstr(js, "\"model\":\"nope\"") != NULL);
     CHECK(strstr(resp, "200 OK") && strstr(resp, "\"model\":\"nope\""));
-    json_roundtrip(NULL, js, sizeof(js), resp, sizeof(resp));
+    json_roundtrip(NULL, NULL, js, sizeof(js), resp, sizeof(resp));
     CHECK(strstr(resp, "\"model\":\"default\"") != NULL);
     rcmd("SREM llmq:workers w-it");
 }

@@ -106,11 +106,40 @@ static void test_json_and_done(void)
     teardown();
 }
 
+/* The `r` record names the model of a stream whose client named none, until tokens flow;
+ * the request-id chain helpers find streams by serial. */
+static void test_running_model_and_serial(void)
+{
+    setup();
+    const char r[] = "{\"worker\":\"w1\",\"model\":\"llama-x\",\"attempt\":1}";
+    struct stream *a = stream_new(&gw, NULL, STREAM_KIND_SSE, 0, "req-a", "default");
+    struct stream *b = stream_new(&gw, NULL, STREAM_KIND_SSE, 0, "req-a", "mine");
+    a->model_guessed = 1;
+    stream_on_running(a, r, sizeof(r) - 1);
+    stream_on_running(b, r, sizeof(r) - 1);
+    CHECK(!strcmp(a->model, "llama-x") && strstr(a->head.data, "\"model\":\"llama-x\""));
+    CHECK(!strcmp(b->model, "mine")); /* named by the client */
+    stream_on_tokens(a, 0, 1, "t", 1);
+    const char r2[] = "{\"model\":\"other\"}"; /* a retry elsewhere after tokens went out */
+    stream_on_running(a, r2, sizeof(r2) - 1);
+    CHECK(!strcmp(a->model, "llama-x"));
+    CHECK(stream_find_serial(&gw, "req-a", a->serial) == a);
+    CHECK(stream_find_serial(&gw, "req-a", b->serial) == b);
+    struct stream *f = stream_find(&gw, "req-a", 5);
+    struct stream *n = stream_find_next(f, "req-a", 5);
+    CHECK(n && n != f && stream_find_next(n, "req-a", 5) == NULL);
+    uint64_t gone = b->serial;
+    stream_free(b);
+    CHECK(stream_find_serial(&gw, "req-a", gone) == NULL);
+    teardown();
+}
+
 int main(void)
 {
     TEST_RUN(test_table);
     TEST_RUN(test_dedupe_and_merge);
     TEST_RUN(test_json_and_done);
+    TEST_RUN(test_running_model_and_serial);
     uv_loop_close(uv_default_loop());
     TEST_MAIN_END();
 }
