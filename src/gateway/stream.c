@@ -775,13 +775,11 @@ void stream_start(struct stream *s, long long queue_depth)
     if (s->kind == STREAM_KIND_SSE) {
         struct buf *o = &c->out;
         s->chunked = c->reader.req.http_minor >= 1;
-        buf_append_str(
-            o, s->chunked ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
-                            "no-cache\r\n"
-                            "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nX-Request-Id: "
-                          : "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
-                            "no-cache\r\n"
-                            "X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: ");
+        buf_append_str(o, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        /* HTTP/1.0 has no chunked encoding: the stream ends when the connection closes */
+        buf_append_str(o, s->chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
+        buf_append_str(o, "X-Request-Id: ");
         buf_append_str(o, s->rid);
         buf_append_str(o, "\r\n\r\n");
         gateway_count_request(s->gw, c->endpoint ? c->endpoint : "other", 200);
