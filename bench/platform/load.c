@@ -28,6 +28,7 @@ struct stream {
     struct buf text;           /* cfg->keep_text: the raw (JSON-escaped) text received */
     uint64_t hash;
     uint64_t t_start_us, t_first_us, t_end_us;
+    uint64_t t_last_tok_us, max_gap_us; /* longest wait between two token records */
     struct conn *conn;
 };
 
@@ -140,6 +141,7 @@ static void stream_end(struct run *run, struct stream *s, int state, const char 
         r->tokens += s->next_index;
         r->text_hash[s->idx] = s->hash ? s->hash : 1;
         r->tokens_per_stream[s->idx] = (int)s->next_index;
+        r->max_gap_ms[s->idx] = (double)s->max_gap_us / 1000.0;
         if (run->cfg->keep_text) { r->texts[s->idx] = s->text.data ? s->text.data : xstrdup(""); buf_init(&s->text); }
     } else if (state == ST_REJECTED) {
         r->rejected++;
@@ -167,6 +169,8 @@ static void got_token(struct run *run, struct stream *s, const char *text, size_
         if (!run->first_tok_us || t < run->first_tok_us) run->first_tok_us = t;
     }
     if (t > run->last_tok_us) run->last_tok_us = t;
+    if (s->t_last_tok_us && t - s->t_last_tok_us > s->max_gap_us) s->max_gap_us = t - s->t_last_tok_us;
+    s->t_last_tok_us = t;
     s->hash = fnv(s->hash ? s->hash : 1469598103934665603ull, text, len);
     if (run->cfg->keep_text) buf_append(&s->text, text, len);
     s->state = ST_STREAMING;
@@ -731,6 +735,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *r)
     r->text_hash = xcalloc((size_t)cfg->streams, sizeof(uint64_t));
     r->n_texts = cfg->streams;
     r->tokens_per_stream = xcalloc((size_t)cfg->streams, sizeof(int));
+    r->max_gap_ms = xcalloc((size_t)cfg->streams, sizeof(double));
     struct run *run = xcalloc(1, sizeof(*run));
     run->cfg = cfg;
     run->r = r;
@@ -787,6 +792,8 @@ void load_result_free(struct load_result *r)
 {
     free(r->text_hash);
     free(r->tokens_per_stream);
+    free(r->max_gap_ms);
+    r->max_gap_ms = NULL;
     if (r->texts)
         for (int i = 0; i < r->n_texts; i++) free(r->texts[i]);
     free(r->texts);

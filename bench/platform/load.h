@@ -57,6 +57,8 @@ struct load_result {
     uint64_t *text_hash;       /* streams entries: FNV-1a of the stream's text (0 = not ok);
                                 * owned, free with load_result_free */
     int *tokens_per_stream;    /* streams entries, owned */
+    double *max_gap_ms;        /* streams entries, owned: longest wait between two token
+                                * records of a stream that finished ok (a stall, e.g. a retry) */
     char **texts;              /* cfg.keep_text: streams entries (NULL = not ok), raw JSON-escaped, owned */
     int n_texts;
     char first_error[256];     /* the first failure, for a test message */

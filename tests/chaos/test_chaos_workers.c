@@ -74,6 +74,28 @@ static void check_against_baseline(struct load_result *r, const uint64_t *baseli
     CHECK_EQ(same, STREAMS);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The added latency of a retry: a stream on a killed worker stalls from its last token before
+ * the kill to its first resumed one (lease expiry, takeover, rerun up to the index already
+ * sent). Streams are counted as stalled when their longest gap exceeds 100 ms (a normal step
+ * is 5 ms). */
+static void report_retry_stalls(const struct load_result *r)
+{
+    double gaps[STREAMS];
+    int n = 0;
+    for (int i = 0; i < STREAMS; i++)
+        if (r->max_gap_ms && r->max_gap_ms[i] > 100.0) gaps[n++] = r->max_gap_ms[i];
+    if (!n) { fprintf(stderr, "retry stall: no stream stalled > 100 ms\n"); return; }
+    qsort(gaps, (size_t)n, sizeof(double), cmp_double);
+    fprintf(stderr, "retry stall (kill -> first resumed token) over %d streams: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+            n, gaps[n / 2], gaps[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], gaps[n - 1]);
+}
+
 static void test_baseline(void)
 {
     struct load_result r;
@@ -99,6 +121,7 @@ static void test_kill9_random_worker(void)
     CHECK(c.actions >= 1);
     CHECK(h_log_count(&up, "died: signal 9") >= 1);
     check_against_baseline(&r, baseline_kill, TOKENS_KILL);
+    report_retry_stalls(&r);
     load_result_free(&r);
 }
 
