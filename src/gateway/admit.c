@@ -79,18 +79,143 @@ static void enqueue_free(struct enqueue *q)
     free(q);
 }
 
+/* ---------------------------------------------------------------- outcome unknown */
+
+/* A job whose HSET + XADD went out but got no reply (the connection dropped: a frozen Redis
+ * reads and runs them when it resumes) was refused with 503, so it must not run. Its id is
+ * remembered; once Redis answers again each is cancelled (state cancelled if still queued, so
+ * a worker skips it on delivery; PUBLISH cancel if not ended, so a worker that already took
+ * it stops). A reply "no such job" is retried: the old socket's commands may be executed
+ * after ours; after ADMIT_UNKNOWN_ABSENT_MAX of them the creation is taken as never run. */
+#define ADMIT_UNKNOWN_MAX 4096
+#define ADMIT_UNKNOWN_ABSENT_MAX 20
+#define ADMIT_UNKNOWN_RETRY_MS 250
+
+static const char unknown_lua[] =
+    "local s = redis.call('HGET', KEYS[1], 'state') "
+    "if not s then return false end "
+    "if s == 'queued' then redis.call('HSET', KEYS[1], 'state', 'cancelled', 'error', ARGV[2]) "
+    "end "
+    "if s ~= 'done' and s ~= 'failed' and s ~= 'cancelled' then "
+    "redis.call('PUBLISH', KEYS[2], ARGV[1]) end "
+    "return s";
+
+struct unknown_ctx {
+    struct gateway *gw;
+    char rid[72];
+};
+
+static void unknown_remember(struct gateway *gw, const char *rid)
+{
+    if (!gw->unknown) gw->unknown = xcalloc(ADMIT_UNKNOWN_MAX, sizeof(*gw->unknown));
+    if (gw->n_unknown == ADMIT_UNKNOWN_MAX) {
+        log_req(LOG_LEVEL_WARN, gw->unknown[0].rid, NULL,
+                "outcome-unknown set full (%d); this job is no longer cancelled if it exists",
+                ADMIT_UNKNOWN_MAX);
+        memmove(gw->unknown, gw->unknown + 1, (ADMIT_UNKNOWN_MAX - 1) * sizeof(*gw->unknown));
+        gw->n_unknown--;
+        gw->c.unknown_forgotten++;
+    }
+    struct gw_unknown *u = &gw->unknown[gw->n_unknown++];
+    snprintf(u->rid, sizeof(u->rid), "%s", rid);
+    u->absent = 0;
+}
+
+static int unknown_find(const struct gateway *gw, const char *rid)
+{
+    for (int i = 0; i < gw->n_unknown; i++)
+        if (!strcmp(gw->unknown[i].rid, rid)) return i;
+    return -1;
+}
+
+static void unknown_remove(struct gateway *gw, int i)
+{
+    memmove(gw->unknown + i, gw->unknown + i + 1,
+            (size_t)(gw->n_unknown - i - 1) * sizeof(*gw->unknown));
+    gw->n_unknown--;
+}
+
+static void on_unknown_cancel(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct unknown_ctx *u = priv;
+    struct gateway *gw = u->gw;
+    redisReply *rep = reply;
+    if (gw->unknown_inflight > 0) gw->unknown_inflight--;
+    int i = rep && rep->type != REDIS_REPLY_ERROR ? unknown_find(gw, u->rid) : -1;
+    if (i >= 0) {
+        if (rep->type == REDIS_REPLY_NIL) {
+            if (++gw->unknown[i].absent >= ADMIT_UNKNOWN_ABSENT_MAX) {
+                log_req(LOG_LEVEL_INFO, u->rid, NULL,
+                        "refused request: its job never reached Redis (not run)");
+                unknown_remove(gw, i);
+            }
+        } else {
+            const char *st = rep->type == REDIS_REPLY_STRING ? rep->str : "?";
+            int ended = !strcmp(st, "done") || !strcmp(st, "failed") || !strcmp(st, "cancelled");
+            log_req(ended ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, u->rid, NULL,
+                    "refused request: its job reached Redis in state %s; %s", st,
+                    ended ? "it had already ended" : "cancelled");
+            if (!ended) {
+                gw->c.unknown_cancelled++;
+                gw->c.cancels_published++;
+            }
+            unknown_remove(gw, i);
+        }
+    } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+        log_req(LOG_LEVEL_WARN, u->rid, NULL, "cancelling a refused request's job: %s", rep->str);
+    }
+    free(u);
+}
+
+void admit_unknown_flush(struct gateway *gw, int now)
+{
+    if (!gw->n_unknown || gw->unknown_inflight || !rconn_connected(gw->cmd)) return;
+    uint64_t t = uv_now(gw->loop);
+    if (!now && t < gw->unknown_next_ms) return;
+    gw->unknown_next_ms = t + ADMIT_UNKNOWN_RETRY_MS;
+    for (int i = 0; i < gw->n_unknown; i++) {
+        char job[KEYS_MAX];
+        if (keys_job(&gw->keys, gw->unknown[i].rid, job) < 0) continue;
+        struct unknown_ctx *u = xcalloc(1, sizeof(*u));
+        u->gw = gw;
+        snprintf(u->rid, sizeof(u->rid), "%s", gw->unknown[i].rid);
+        if (rconn_command(gw->cmd, on_unknown_cancel, u, "EVAL %s 2 %s %s %s %s", unknown_lua, job,
+                          gw->cancel_key, u->rid,
+                          "refused: Redis connection lost before the job was confirmed") < 0) {
+            free(u);
+            return;
+        }
+        gw->unknown_inflight++;
+    }
+}
+
 static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct enqueue *q = priv;
     struct gateway *gw = q->gw;
     redisReply *rep = reply;
     struct stream *s = stream_find_serial(gw, q->rid, q->serial);
+    if (!rep) {
+        /* Sent, never answered: Redis may still run it (e.g. it was frozen). Cancel it later,
+         * whether or not the client is still there. */
+        log_req(LOG_LEVEL_WARN, q->rid, s ? s->trace_id : NULL,
+                "job outcome unknown (Redis connection lost before the reply); refusing it and "
+                "cancelling the job once Redis is back");
+        unknown_remember(gw, q->rid);
+    }
     if (s) {
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            log_req(LOG_LEVEL_ERROR, s->rid, s->trace_id, "job creation failed: %s",
-                    rep ? rep->str : "Redis connection lost");
+        if (!rep) {
             s->cancel_on_close = 0;
-            stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);
+            stream_fail(s, 503, "overloaded",
+                        "queue connection lost before Redis confirmed the job; it is cancelled "
+                        "and will not run; retry later",
+                        1000);
+        } else if (rep->type == REDIS_REPLY_ERROR) {
+            log_req(LOG_LEVEL_ERROR, s->rid, s->trace_id, "job creation failed: %s", rep->str);
+            s->cancel_on_close = 0;
+            stream_fail(s, 503, "overloaded",
+                        "queue unavailable (Redis error); the request was not run; retry later",
+                        1000);
         } else {
             stream_start(s, gw->queue_lag + gw->admitted_since_poll);
         }
@@ -143,7 +268,8 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         s->cancel_on_close = 0;
-        stream_fail(s, 503, "overloaded", "queue unavailable (Redis error); retry later", 1000);
+        stream_fail(s, 503, "overloaded",
+                    "queue unavailable (Redis error); the request was not run; retry later", 1000);
         enqueue_free(q);
         return;
     }
@@ -162,7 +288,9 @@ static void on_idem(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (send_job(gw, q, s) < 0) {
         s->cancel_on_close = 0;
-        stream_fail(s, 503, "overloaded", "queue unavailable (Redis is down); retry later", 1000);
+        stream_fail(s, 503, "overloaded",
+                    "queue unavailable (Redis is down); the request was not run; retry later",
+                    1000);
         enqueue_free(q);
     }
 }
@@ -209,7 +337,9 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
     if (rc < 0) {
         enqueue_free(q);
         s->cancel_on_close = 0;
-        stream_fail(s, 503, "overloaded", "queue unavailable (Redis is down); retry later", 1000);
+        stream_fail(s, 503, "overloaded",
+                    "queue unavailable (Redis is down); the request was not run; retry later",
+                    1000);
     }
 }
 
@@ -397,6 +527,7 @@ void admit_poll(struct gateway *gw)
     }
     gw->finished_since = 0;
     gw->finish_prev_us = now;
+    admit_unknown_flush(gw, 0);
     if (gw->poll_inflight || !rconn_connected(gw->cmd)) return;
     /* Per lane, pipelined in lane order: XINFO GROUPS + XLEN; the last XLEN sums them. */
     for (int i = 0; i < KEYS_LANES; i++) {

@@ -33,6 +33,11 @@ void admit_enqueue(struct gateway *gw, struct stream *s, const struct openai_req
 /* POST /v1/completions (chat = 0) and /v1/chat/completions (chat = 1). */
 void admit_http(struct http_conn *c, int chat);
 
+/* Cancels the jobs of requests refused while their creation was unanswered (connection
+ * lost): sent each ADMIT_UNKNOWN_RETRY_MS while any are remembered and Redis is connected;
+ * now = 1 (on reconnect) skips the wait. Called from admit_poll. */
+void admit_unknown_flush(struct gateway *gw, int now);
+
 /* Sends the queue poll (timer, every 100 ms). */
 void admit_poll(struct gateway *gw);
 

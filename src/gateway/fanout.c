@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "gateway/admit.h"
 #include "gateway/gw.h"
 #include "gateway/stream.h"
 #include "queue/event.h"
@@ -126,6 +127,7 @@ void fanout_cmd_connected(struct rconn *rc, void *ud)
 {
     struct gateway *gw = ud;
     if (rconn_connects(rc) <= 1) return;
+    admit_unknown_flush(gw, 1); /* refused jobs that Redis may have run meanwhile */
     /* Reconnected: check every open stream's job still exists (Redis may have restarted
      * without its data; such streams would otherwise wait for tokens that never come). */
     for (struct stream *s = gw->all_streams; s; s = s->anext) {

@@ -130,6 +130,16 @@ static void on_render(struct metrics *m, void *ud)
     metric_set(gw->m_redis_up, rconn_connected(gw->cmd) && gw->subscribed ? 1 : 0);
     metric_set(gw->m_cut, (double)gw->c.streams_cut);
     metric_set(gw->m_cancels, (double)gw->c.cancels_published);
+    metric_set(metrics_counter(m, "llmq_tokens_deduplicated_total",
+                               "token indices dropped because already sent (worker retry)", NULL),
+               (double)gw->c.tokens_deduplicated);
+    metric_set(metrics_counter(m, "llmq_jobs_unknown_cancelled_total",
+                               "jobs refused with their creation unconfirmed, cancelled later",
+                               NULL),
+               (double)gw->c.unknown_cancelled);
+    metric_set(metrics_gauge(m, "llmq_jobs_unknown_pending",
+                             "refused requests whose job may exist, not yet cancelled", NULL),
+               (double)gw->n_unknown);
     metric_set(metrics_counter(m, "llmq_pubsub_messages_total", "pub/sub messages received", NULL),
                (double)gw->c.pubsub_messages);
     metric_set(metrics_counter(m, "llmq_event_records_total", "event records decoded", NULL),
@@ -420,4 +430,7 @@ void gateway_deinit(struct gateway *gw)
     limiter_deinit(&gw->limiter);
     metrics_free(gw->metrics);
     models_deinit(gw);
+    free(gw->unknown);
+    gw->unknown = NULL;
+    gw->n_unknown = 0;
 }

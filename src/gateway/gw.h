@@ -61,6 +61,9 @@ struct gw_counters {
     uint64_t bad_records;
     uint64_t streams_cut;
     uint64_t cancels_published;
+    uint64_t tokens_deduplicated; /* indices dropped because already sent (retry from 0) */
+    uint64_t unknown_cancelled;   /* outcome-unknown jobs found in Redis and cancelled */
+    uint64_t unknown_forgotten;   /* outcome-unknown ids dropped (set full) unresolved */
 };
 
 struct gateway {
@@ -120,6 +123,14 @@ struct gateway {
         int have_group;      /* the last poll saw the "workers" group */
         long long entries_read_prev;
     } lanes[KEYS_LANES];
+    /* Requests whose job creation got no reply (connection lost with HSET + XADD unanswered:
+     * Redis may still run them). admit.c cancels each once Redis answers again. */
+    struct gw_unknown {
+        char rid[72];
+        int absent; /* replies "no such job" so far */
+    } * unknown;    /* ADMIT_UNKNOWN_MAX entries once used, oldest first */
+    int n_unknown, unknown_inflight;
+    uint64_t unknown_next_ms; /* loop time of the next cancel round */
     double stream_finish_rate; /* streams/s finished here (EWMA) */
     uint64_t finished_since;
     uint64_t finish_prev_us;

@@ -364,9 +364,11 @@ void stream_on_tokens(struct stream *s, uint32_t index, uint32_t count, const ch
 {
     if (s->finished || s->state == STREAM_STATE_ENDED) return;
     uint32_t end = index + count;
-    if (end <= s->next_index) return; /* already sent (retry restarted at 0) */
-    uint32_t from = index < s->next_index ? s->next_index : index;
     struct gateway *gw = s->gw;
+    if (index < s->next_index) /* already sent (a retry restarted at 0): dropped */
+        gw->c.tokens_deduplicated += (end <= s->next_index ? end : s->next_index) - index;
+    if (end <= s->next_index) return;
+    uint32_t from = index < s->next_index ? s->next_index : index;
     if (index > s->next_index) {
         /* Tokens were lost (published while our subscription was down and not in the replay
          * log, e.g. Redis restarted). Never send a gap: end with a clear error. */
