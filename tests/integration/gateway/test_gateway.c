@@ -378,6 +378,13 @@ static void test_sse(void)
     CHECK(have > before && strstr(resp + before, "200 OK"));
     close(fd);
     buf_deinit(&m);
+    /* the repeated index 0 is counted as deduplicated */
+    static char met[65536];
+    CHECK_EQ(http(gw_port, "GET", "/metrics", NULL, NULL, met, sizeof(met)), 200);
+    const char *dd = strstr(met, "\nllmq_tokens_deduplicated_total ");
+    CHECK(dd != NULL);
+    if (dd) CHECK_EQ(atoi(dd + 32), 1);
+    CHECK(strstr(met, "\nllmq_jobs_unknown_pending 0") != NULL);
 }
 
 static void test_json_and_jobs(void)
