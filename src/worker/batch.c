@@ -127,6 +127,7 @@ static void do_cancel(struct batch *b, struct engine_state *es, struct emsg *m, 
         struct eout *o = add_out(st, q->slot);
         o->fin = EOUT_DROPPED;
         o->total = q->next_index;
+        o->last_round = st->round - 1; /* it was stepped in every round up to this one */
         o->prompt_tokens = q->prompt_tokens = engine_seq_prompt_tokens(q->seq);
         remove_live(es, i);
         eseq_free(b->eng, q);
@@ -149,6 +150,7 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
             buf_append_str(&st->text, "engine failed the sequence");
         o->text_len = st->text.len - o->text_off;
         o->total = q->next_index;
+        o->last_round = st->round - 1; /* no token in this round */
         o->prompt_tokens = q->prompt_tokens = engine_seq_prompt_tokens(q->seq);
         return 1;
     }
@@ -177,6 +179,7 @@ static int take_output(struct batch *b, struct eseq *q, const struct engine_outp
     }
     o->fin = fin;
     o->total = q->next_index;
+    o->last_round = st->round;
     o->prompt_tokens = q->prompt_tokens;
     return fin != EOUT_NONE;
 }
@@ -221,6 +224,7 @@ static void *engine_main(void *arg)
         struct emsg *in = b->inbox;
         b->inbox = NULL;
         int quit = b->quit;
+        uint64_t round = ++b->round; /* begins: its members are fixed by this inbox */
         pthread_mutex_unlock(&b->mu);
         /* LIFO -> FIFO: a JOIN must be applied before a CANCEL of the same slot. */
         struct emsg *fifo = NULL;
@@ -241,6 +245,7 @@ static void *engine_main(void *arg)
         }
         struct estep *st = xcalloc(1, sizeof(*st));
         buf_init(&st->text);
+        st->round = round;
         while (fifo) {
             struct emsg *nx = fifo->next;
             if (fifo->kind == EMSG_JOIN)
@@ -361,13 +366,34 @@ void batch_join(struct batch *b, struct slot *s)
     send_msg(b, m);
 }
 
-void batch_cancel(struct batch *b, struct slot *s)
+uint64_t batch_cancel(struct batch *b, struct slot *s)
 {
     struct emsg *m = xcalloc(1, sizeof(*m));
     m->kind = EMSG_CANCEL;
     m->slot = s;
     job_request_init(&m->req);
-    send_msg(b, m);
+    /* send_msg, plus the mark taken under the same lock as the post */
+    pthread_mutex_lock(&b->mu);
+    m->next = b->inbox;
+    b->inbox = m;
+    uint64_t mark = b->round;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return mark;
+}
+
+uint64_t batch_mark(struct batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    uint64_t mark = b->round;
+    pthread_mutex_unlock(&b->mu);
+    return mark;
+}
+
+uint32_t batch_wasted(uint64_t mark, uint32_t total, uint64_t last)
+{
+    if (last <= mark) return 0;
+    return last - mark < total ? (uint32_t)(last - mark) : total;
 }
 
 void batch_stop(struct batch *b)

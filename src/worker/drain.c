@@ -21,8 +21,7 @@ static void hand_back_all(struct worker *w)
     for (struct slot *s = w->slots; s; s = s->next)
         if (s->state == SLOT_RUNNING && s->end == SLOT_END_NONE) {
             s->end = SLOT_END_HANDBACK;
-            s->tokens_at_end = s->tokens;
-            batch_cancel(&w->batch, s);
+            s->end_round = batch_cancel(&w->batch, s);
             n++;
         }
     if (n) log_info("drain: handing back %d running jobs", n);

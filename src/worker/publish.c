@@ -149,9 +149,10 @@ static void tokens_out(struct worker *w, struct slot *s, const struct eout *o, c
 
 /* A slot whose end (cancel, timeout, hand-back) was decided by the loop is now free of the
  * engine: finish it the way that end asks. */
-static void finish_ended(struct worker *w, struct slot *s, uint32_t total)
+static void finish_ended(struct worker *w, struct slot *s, const struct eout *o)
 {
-    if (total > s->tokens_at_end) metric_add(w->m_wasted, total - s->tokens_at_end);
+    uint32_t total = o->total, wasted = batch_wasted(s->end_round, total, o->last_round);
+    if (wasted) metric_add(w->m_wasted, wasted);
     s->tokens = total > s->tokens ? total : s->tokens;
     switch (s->end) {
     case SLOT_END_CANCELLED:
@@ -176,7 +177,7 @@ static void handle_out(struct worker *w, struct slot *s, const struct eout *o, c
         tokens_out(w, s, o, text);
     if (o->fin == EOUT_NONE) return;
     if (s->end != SLOT_END_NONE) {
-        finish_ended(w, s, o->total);
+        finish_ended(w, s, o);
         return;
     }
     s->tokens = o->total;
@@ -215,6 +216,7 @@ static void hold_out(struct worker *w, struct slot *s, const struct eout *o, con
     if (o->fin != EOUT_NONE) {
         s->engine_done = 1;
         s->engine_total = o->total;
+        s->engine_last = o->last_round;
     }
     if (s->verdict != SLOT_VERDICT_NONE) {
         if (o->fin != EOUT_NONE) pull_verdict(w, s); /* frees s */
@@ -262,8 +264,7 @@ void publish_step(struct worker *w, struct estep *st)
         if (s->state == SLOT_RUNNING && s->end == SLOT_END_NONE && s->deadline_us &&
             now >= s->deadline_us) {
             s->end = SLOT_END_TIMEOUT;
-            s->tokens_at_end = s->tokens;
-            batch_cancel(&w->batch, s);
+            s->end_round = batch_cancel(&w->batch, s);
         }
 }
 

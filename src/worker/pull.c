@@ -115,7 +115,12 @@ static const char *const final_states[] = {"done", "failed", "cancelled"};
 
 void pull_verdict(struct worker *w, struct slot *s)
 {
-    if (s->engine_total) metric_add(w->m_wasted, s->engine_total); /* early join, dropped */
+    /* Early join, dropped: all of it is wasted, except after a cancel, where only the tokens
+     * of rounds begun after the cancel came are (as for a running job). */
+    uint32_t wasted = s->verdict == SLOT_VERDICT_CANCEL
+                          ? batch_wasted(s->end_round, s->engine_total, s->engine_last)
+                          : s->engine_total;
+    if (wasted) metric_add(w->m_wasted, wasted);
     switch (s->verdict) {
     case SLOT_VERDICT_RELEASE:
     case SLOT_VERDICT_NONE:
@@ -553,7 +558,11 @@ void pull_cancel(struct worker *w, const char *id, size_t len)
     if (!s || s->end != SLOT_END_NONE) return;
     log_req(LOG_LEVEL_INFO, s->id, s->trace_id, "cancel received");
     s->end = SLOT_END_CANCELLED;
-    s->tokens_at_end = s->tokens;
-    if (s->state == SLOT_RUNNING) batch_cancel(&w->batch, s);
-    /* SLOT_CHECKING: on_state sees s->end and finishes it without running. */
+    /* SLOT_CHECKING: on_state sees s->end and finishes it without running; an early-joined
+     * one is dropped from the engine now, not when the check replies (check_failed's second
+     * cancel then finds nothing live). */
+    if (s->state == SLOT_RUNNING || (s->early && !s->engine_done && !w->stopping))
+        s->end_round = batch_cancel(&w->batch, s);
+    else
+        s->end_round = batch_mark(&w->batch);
 }

@@ -75,9 +75,10 @@ struct slot {
     int dead_lettered;    /* moved to P dlq (metrics outcome) */
     uint64_t deadline_us; /* wall; 0 = none */
     uint64_t enqueued_us, dequeued_us, first_token_us; /* wall clock */
-    uint32_t tokens;        /* tokens generated so far, as far as the loop knows */
-    uint32_t sent;          /* tokens covered by published t records */
-    uint32_t tokens_at_end; /* s->tokens when s->end was set (for tokens wasted) */
+    uint32_t tokens;    /* tokens generated so far, as far as the loop knows */
+    uint32_t sent;      /* tokens covered by published t records */
+    uint64_t end_round; /* batch_cancel's mark when s->end was set (or a cancel came
+                         * while checking): tokens of later rounds are wasted */
     int prompt_tokens;
     /* replay log chunk not yet XADDed to P out:<id> */
     struct buf replay;      /* owned: field t */
@@ -88,6 +89,7 @@ struct slot {
     int early;             /* joined before the check replied */
     int engine_done;       /* early: a final record came (the engine let go) */
     uint32_t engine_total; /* early: tokens generated, from that final record */
+    uint64_t engine_last;  /* early: that record's last_round */
     struct eout *held;     /* early, checking: the engine's records, not yet published */
     int n_held, cap_held;
     struct buf held_text; /* their text */
@@ -123,8 +125,10 @@ struct eout {
     uint32_t first, count;
     size_t text_off, text_len; /* into estep.text */
     enum eout_fin fin;
-    uint32_t total;    /* tokens generated, when fin */
-    int prompt_tokens; /* when fin (or first output) */
+    uint32_t total;      /* tokens generated, when fin */
+    uint64_t last_round; /* when fin: the round of its last token (one token per round, in
+                          * consecutive rounds ending here; see batch_wasted) */
+    int prompt_tokens;   /* when fin (or first output) */
 };
 
 struct estep { /* engine -> loop: everything one step produced */
@@ -133,6 +137,7 @@ struct estep { /* engine -> loop: everything one step produced */
     int n, cap;
     struct buf text; /* owned: all text of the step */
     int batch;       /* sequences stepped */
+    uint64_t round;  /* the engine thread's round that made it */
     uint64_t tokens; /* tokens generated in the step */
 };
 
@@ -149,6 +154,9 @@ struct batch {
     struct engine *eng; /* engine thread only (after start) */
     int max_batch;
     struct worker *w;
+    /* Rounds begun, under mu: a round begins when the engine thread takes the inbox, and
+     * then runs one engine_step over the sequences live after applying it. */
+    uint64_t round;
 };
 
 /* ---------------------------------------------------------------- the worker */
@@ -248,7 +256,13 @@ void lease_heartbeat(struct worker *w);
 /* ---- batch.c */
 int batch_start(struct worker *w, struct engine *eng, struct err *e);
 void batch_join(struct batch *b, struct slot *s); /* moves s->req into the engine */
-void batch_cancel(struct batch *b, struct slot *s);
+/* Drops s at the next round. Returns the mark: the rounds begun so far. No round after the
+ * mark steps s, since the next one applies this cancel before stepping. */
+uint64_t batch_cancel(struct batch *b, struct slot *s);
+uint64_t batch_mark(struct batch *b); /* the rounds begun so far */
+/* Tokens wasted: those generated in rounds after mark by a sequence whose final record says
+ * total tokens, the last in round last (llmq_tokens_wasted_total, docs/WORKER.md). */
+uint32_t batch_wasted(uint64_t mark, uint32_t total, uint64_t last);
 void batch_stop(struct batch *b); /* joins the thread, frees the engine + seqs */
 void estep_free(struct estep *st);
 
