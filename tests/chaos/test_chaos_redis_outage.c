@@ -245,6 +245,16 @@ static void outage_case(int mode, const char *what)
             unknown - cancelled - bad_state, bad_state, ran);
     CHECK_EQ(bad_state, 0);
     CHECK_EQ(ran, 0);
+    static char met[131072];
+    if (h_http(up.port, "GET", "/metrics", NULL, "", 0, met, sizeof(met), 2000) == 200) {
+        const char *names[] = { "\nllmq_jobs_unknown_cancelled_total ", "\nllmq_jobs_unknown_pending ",
+                                "\nllmq_tokens_deduplicated_total " };
+        for (int k = 0; k < 3; k++) {
+            const char *v = strstr(met, names[k]);
+            fprintf(stderr, "%s: gateway %s%.*s\n", what, names[k] + 1, v ? (int)strcspn(v + strlen(names[k]), "\n") : 1,
+                    v ? v + strlen(names[k]) : "?");
+        }
+    }
     jobs_done_before = done;
     CHECK(strstr(out, "queued") == NULL && strstr(out, "running") == NULL);
     load_result_free(&r);
