@@ -222,20 +222,20 @@ static void test_dotn_equals_dot(void)
 {
     enum ggml_type types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0,
                                GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
-    static uint8_t w[4096 * 4], a[7][4096 * 4 + 1024];
-    static float x[4096], out[8];
+    static uint8_t w[4096 * 4], a[20][4096 * 4 + 1024];
+    static float x[4096], out[20];
     int n = 768;
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         const struct quant_traits *qt = quant_traits(types[ti]);
         if (!qt->dotn) continue;
         random_row(types[ti], w, n);
         size_t rb = quant_row_bytes(qt->act_type, n);
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < 20; k++) {
             for (int i = 0; i < n; i++) x[i] = frand();
             quant_act(qt->act_type, x, a[0] + (size_t)k * rb, n);   /* rows packed back to back */
         }
         int bad = 0;
-        for (int nt = 1; nt <= 7; nt++) {
+        for (int nt = 1; nt <= 20; nt++) {   /* every remainder of the 4/8/16-token passes */
             qt->dotn(n, w, a[0], rb, nt, out);
             for (int k = 0; k < nt; k++) {
                 float one = qt->dot(n, w, a[0] + (size_t)k * rb);
