@@ -130,7 +130,7 @@ struct gateway {
         int absent; /* replies "no such job" so far */
     } * unknown;    /* ADMIT_UNKNOWN_MAX entries once used, oldest first */
     int n_unknown, unknown_inflight;
-    uint64_t unknown_next_ms; /* loop time of the next cancel round */
+    uint64_t unknown_next_ms;  /* loop time of the next cancel round */
     double stream_finish_rate; /* streams/s finished here (EWMA) */
     uint64_t finished_since;
     uint64_t finish_prev_us;
