@@ -9,7 +9,9 @@
  * after; every request either completes (each index once, the same text as an undisturbed
  * run), or is refused with 503 (+ Retry-After), or ends with an error the server states (SSE
  * error event / HTTP error): none hangs, none is cut without a word; afterwards no job is left
- * queued or running in Redis. */
+ * queued or running in Redis; no request refused while its job creation was unanswered
+ * (gateway log "job outcome unknown") has its job run: each is absent or cancelled, with no
+ * `d` event other than finish_reason cancelled. */
 #include "test.h"
 #include "e2e/harness.h"
 #include "load.h"
