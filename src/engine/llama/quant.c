@@ -602,16 +602,18 @@ BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, 
     for (int k = 0; k < NT; k++) out[k] = hsum_ps(acc[k]);
 }
 
-/* Entry points: one token, and up to MAXT tokens (2 for float rows: 4 accumulators each). */
-#define ENTRY(name, body, MAXT)                                                              \
-    AVX2 static float dot_##name##_avx2(int n, const void *w, const void *a)                 \
+/* Entry points for every instruction-set tier (ATTR: its target attribute, sfx: the name
+ * suffix): one token, and up to MAXT (<= 8) tokens per pass over the weight row, the
+ * remainder in one more pass. */
+#define ENTRYT(name, body, MAXT, ATTR, sfx)                                                  \
+    ATTR static float dot_##name##_##sfx(int n, const void *w, const void *a)                \
     {                                                                                        \
         float r;                                                                             \
         body(n, w, a, 0, &r, 1);                                                             \
         return r;                                                                            \
     }                                                                                        \
-    AVX2 static void dotn_##name##_avx2(int n, const void *w, const void *a, size_t as,      \
-                                        int nt, float *out)                                  \
+    ATTR static void dotn_##name##_##sfx(int n, const void *w, const void *a, size_t as,     \
+                                            int nt, float *out)                              \
     {                                                                                        \
         for (; nt >= MAXT; nt -= MAXT, a = (const char *)a + MAXT * as, out += MAXT)         \
             body(n, w, a, as, out, MAXT);                                                    \
@@ -626,6 +628,7 @@ BODY void q6_K_body(int n, const void *w, const void *a, size_t as, float *out, 
         default: break;                                                                      \
         }                                                                                    \
     }
+#define ENTRY(name, body, MAXT) ENTRYT(name, body, MAXT, AVX2, avx2)
 ENTRY(f32, f32_body, 4)
 ENTRY(f16, f16_body, 4)
 ENTRY(bf16, bf16_body, 4)
@@ -810,29 +813,6 @@ BODY512 void q6_K_body512(int n, const void *w, const void *a, size_t as, float 
 }
 
 #define ENTRY512(name, body, MAXT) ENTRYT(name, body, MAXT, AVX512, avx512)
-#define ENTRYT(name, body, MAXT, ATTR, sfx)                                                  \
-    ATTR static float dot_##name##_##sfx(int n, const void *w, const void *a)                \
-    {                                                                                        \
-        float r;                                                                             \
-        body(n, w, a, 0, &r, 1);                                                             \
-        return r;                                                                            \
-    }                                                                                        \
-    ATTR static void dotn_##name##_##sfx(int n, const void *w, const void *a, size_t as,     \
-                                            int nt, float *out)                              \
-    {                                                                                        \
-        for (; nt >= MAXT; nt -= MAXT, a = (const char *)a + MAXT * as, out += MAXT)         \
-            body(n, w, a, as, out, MAXT);                                                    \
-        switch (nt) {                                                                        \
-        case 7: body(n, w, a, as, out, 7); break;                                            \
-        case 6: body(n, w, a, as, out, 6); break;                                            \
-        case 5: body(n, w, a, as, out, 5); break;                                            \
-        case 4: body(n, w, a, as, out, 4); break;                                            \
-        case 3: body(n, w, a, as, out, 3); break;                                            \
-        case 2: body(n, w, a, as, out, 2); break;                                            \
-        case 1: body(n, w, a, as, out, 1); break;                                            \
-        default: break;                                                                      \
-        }                                                                                    \
-    }
 ENTRY512(f32, f32_body512, 8)
 ENTRY512(f16, f16_body512, 8)
 ENTRY512(bf16, bf16_body512, 8)
