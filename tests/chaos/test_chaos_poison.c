@@ -114,10 +114,7 @@ int main(void)
     const char *args[] = { "--gateways", "1", "--workers", "2", "--step-ms", "5", "--max-batch", "64",
                            "--lease-ms", "500", "--max-attempts", "3", NULL };
     if (h_up_start(&up, args, 60000) < 0) { printf("0 passed, 1 failed\n"); return 1; }
-    json_t *j = json_load_file(up.state, 0, NULL);
-    const char *url = json_string_value(json_object_get(j, "redis_url"));
-    redis_port = url && strrchr(url, ':') ? atoi(strrchr(url, ':') + 1) : 0;
-    json_decref(j);
+    redis_port = h_up_redis_port(&up);
     TEST_RUN(test_poison_job_dead_lettered);
     pid_t pids[16];
     int n = h_up_children(&up, pids, 16, NULL);

@@ -152,6 +152,16 @@ static inline int h_up_start(struct h_up *u, const char *const *args, int timeou
     return -1;
 }
 
+/* Port of the Redis that `llmq up` runs (redis_url in its state file), or 0 if unknown. */
+static inline int h_up_redis_port(const struct h_up *u)
+{
+    json_t *j = json_load_file(u->state, 0, NULL);
+    const char *url = json_string_value(json_object_get(j, "redis_url"));
+    int port = url && strrchr(url, ':') ? atoi(strrchr(url, ':') + 1) : 0;
+    json_decref(j);
+    return port;
+}
+
 /* Pids of the children named in the state file (redis, gateways, workers); returns n. */
 static inline int h_up_children(const struct h_up *u, pid_t *pids, int max, const char *only_prefix)
 {
