@@ -5,6 +5,7 @@
  * writing a 1B model stays quick: mkmodel runs this on several threads, one row per call.
  * Nothing here allocates. */
 #include "engine/llama/quantize.h"
+#include "engine/llama/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -19,33 +20,8 @@
 
 /* ------------------------------------------------------------------ block layouts (ggml) */
 
-#define QK8_0 32
-#define QK4_0 32
-#define QK_K 256
-
-struct block_q8_0 {            /* 34 bytes: value = d * qs[i] */
-    uint16_t d;                /* fp16 scale */
-    int8_t qs[QK8_0];
-};
-
-struct block_q4_0 {            /* 18 bytes: value = d * (nibble - 8); low nibbles = first half */
-    uint16_t d;
-    uint8_t qs[QK4_0 / 2];
-};
-
-struct block_q4_K {            /* 144 bytes: 8 sub-blocks of 32, value = d*sc*q - dmin*m */
-    uint16_t d;                /* fp16 scale of the 6-bit sub-block scales */
-    uint16_t dmin;             /* fp16 scale of the 6-bit sub-block mins */
-    uint8_t scales[12];        /* 8 scales + 8 mins, 6 bits each, packed (see get_scale_min) */
-    uint8_t qs[QK_K / 2];      /* 4-bit quants; 64 values per 32 bytes: low nibbles, then high */
-};
-
-struct block_q6_K {            /* 210 bytes: 16 sub-blocks of 16, value = d * sc * (q - 32) */
-    uint8_t ql[QK_K / 2];      /* low 4 bits */
-    uint8_t qh[QK_K / 4];      /* high 2 bits */
-    int8_t scales[QK_K / 16];  /* 8-bit sub-block scales */
-    uint16_t d;                /* fp16 super-block scale */
-};
+/* QK8_0, QK4_0, QK_K and struct block_q8_0 / q4_0 / q4_K / q6_K come from quant.h, the one
+ * definition the encoder here and the engine's kernels share. */
 
 _Static_assert(sizeof(struct block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(struct block_q4_0) == 18, "q4_0 block");
@@ -636,77 +612,6 @@ void quantize_row_ref(enum ggml_type t, const float *src, void *dst, int64_t n)
 
 void quantize_dequantize_row(enum ggml_type t, const void *src, float *dst, int64_t n)
 {
-    const uint8_t *in = src;
-    switch (t) {
-    case GGML_TYPE_F32:
-        memcpy(dst, src, (size_t)n * 4);
-        break;
-    case GGML_TYPE_F16: case GGML_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, in + 2 * i, 2);
-            dst[i] = t == GGML_TYPE_F16 ? quantize_fp16_to_fp32(h) : quantize_bf16_to_fp32(h);
-        }
-        break;
-    case GGML_TYPE_Q8_0:
-        for (int64_t i = 0; i < n / QK8_0; i++) {
-            struct block_q8_0 b;
-            memcpy(&b, in + i * sizeof(b), sizeof(b));
-            const float d = quantize_fp16_to_fp32(b.d);
-            for (int j = 0; j < QK8_0; j++) *dst++ = b.qs[j] * d;
-        }
-        break;
-    case GGML_TYPE_Q4_0:
-        for (int64_t i = 0; i < n / QK4_0; i++, dst += QK4_0) {
-            struct block_q4_0 b;
-            memcpy(&b, in + i * sizeof(b), sizeof(b));
-            const float d = quantize_fp16_to_fp32(b.d);
-            for (int j = 0; j < QK4_0 / 2; j++) {
-                dst[j] = ((b.qs[j] & 0xF) - 8) * d;
-                dst[j + QK4_0 / 2] = ((b.qs[j] >> 4) - 8) * d;
-            }
-        }
-        break;
-    case GGML_TYPE_Q4_K:
-        for (int64_t i = 0; i < n / QK_K; i++) {
-            struct block_q4_K b;
-            memcpy(&b, in + i * sizeof(b), sizeof(b));
-            const float d = quantize_fp16_to_fp32(b.d), dmin = quantize_fp16_to_fp32(b.dmin);
-            const uint8_t *q = b.qs;
-            for (int j = 0; j < QK_K / 32; j += 2, q += 32) {
-                uint8_t sc, m;
-                get_scale_min(j, b.scales, &sc, &m);
-                const float d1 = d * sc, m1 = dmin * m;
-                get_scale_min(j + 1, b.scales, &sc, &m);
-                const float d2 = d * sc, m2 = dmin * m;
-                for (int l = 0; l < 32; l++) *dst++ = d1 * (q[l] & 0xF) - m1;
-                for (int l = 0; l < 32; l++) *dst++ = d2 * (q[l] >> 4) - m2;
-            }
-        }
-        break;
-    case GGML_TYPE_Q6_K:
-        for (int64_t i = 0; i < n / QK_K; i++) {
-            struct block_q6_K b;
-            memcpy(&b, in + i * sizeof(b), sizeof(b));
-            const float d = quantize_fp16_to_fp32(b.d);
-            const uint8_t *ql = b.ql, *qh = b.qh;
-            const int8_t *sc = b.scales;
-            for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32, sc += 8, dst += 128) {
-                for (int l = 0; l < 32; l++) {
-                    int is = l / 16;
-                    int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                    dst[l] = d * sc[is] * q1;
-                    dst[l + 32] = d * sc[is + 2] * q2;
-                    dst[l + 64] = d * sc[is + 4] * q3;
-                    dst[l + 96] = d * sc[is + 6] * q4;
-                }
-            }
-        }
-        break;
-    default:
-        break;
-    }
+    /* One decoder for the whole project: the engine's (quant.c), the same formulas. */
+    if (quant_traits(t)) quant_dequant_row(t, src, dst, (int)n);
 }

@@ -30,7 +30,8 @@ void quantize_row(enum ggml_type t, const float *src, void *dst, int64_t n);
 /* The same with the portable scalar code only (the reference the SIMD path is tested against). */
 void quantize_row_ref(enum ggml_type t, const float *src, void *dst, int64_t n);
 
-/* Decodes n values of type t with the scalar reference formulas. */
+/* Decodes n values of type t (n < 2^31; unknown types: nothing written). Forwards to the
+ * engine's quant_dequant_row, so encoder and engine agree by construction. */
 void quantize_dequantize_row(enum ggml_type t, const void *src, float *dst, int64_t n);
 
 /* IEEE half and bfloat16 conversions, round to nearest even (as ggml / F16C / llama-quantize).
