@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "engine/llama/gguf.h"
 #include "engine/llama/llama.h"
 #include "tiny_model.h"
 
@@ -64,6 +65,61 @@ static void test_errors(void)
     struct llama_model *m = NULL;
     struct err e;
     CHECK(load("/nonexistent/model.gguf", &m, &e) < 0);
+}
+
+static void logits_of(struct llama_model *m, const int32_t *toks, int n, int batch_tokens,
+                      int one_by_one, float *out);
+
+/* LLMQ_WEIGHTS: the weights copied into huge pages give the same logits as the mapped file;
+ * a copy that cannot be made (file shrunk after it was validated) is a clear error; a bad
+ * value of the variable is refused by name. */
+static void test_weights_copy(void)
+{
+    const char *p = tiny_model_path("model-copy");
+    struct tiny_model_opts o = { .seed = 5 };
+    CHECK_EQ(tiny_model_write(p, &o), 0);
+    int32_t toks[6] = { 1, 17, 42, 99, 3, 250 };
+    static float a[TINY_VOCAB], b[TINY_VOCAB];
+    struct llama_model *m = NULL;
+    struct err e;
+
+    setenv("LLMQ_WEIGHTS", "mmap", 1);
+    CHECK_EQ(load(p, &m, &e), 0);
+    if (!m) goto out;
+    CHECK(!strcmp(llama_model_weights_where(m), "mmap"));
+    logits_of(m, toks, 6, 0, 0, a);
+    llama_model_free(m);
+
+    setenv("LLMQ_WEIGHTS", "copy", 1);
+    CHECK_EQ(load(p, &m, &e), 0);
+    if (!m) goto out;
+    const char *where = llama_model_weights_where(m);
+    CHECK(!strcmp(where, "huge pages") || !strcmp(where, "copy") || !strcmp(where, "mmap"));
+    if (!strcmp(where, "mmap")) printf("SKIP weights copy: transparent huge pages are off here\n");
+    logits_of(m, toks, 6, 0, 0, b);
+    CHECK_EQ(memcmp(a, b, sizeof(a)), 0);
+    llama_model_free(m);
+
+    /* the file shrinks between validation and the copy */
+    struct gguf_file *f = NULL;
+    CHECK_EQ(gguf_open(&f, p, &e), 0);
+    if (f) {
+        CHECK_EQ(truncate(p, (off_t)(f->size - 100)), 0);
+        int rc = gguf_copy_data(f, p, SIZE_MAX, &e);
+        if (rc != 0) {             /* 0: huge pages off, nothing read */
+            CHECK(rc < 0);
+            CHECK(strstr(e.msg, "unexpected end of file") != NULL);
+            CHECK(f->copy == NULL);
+        }
+        gguf_close(f);
+    }
+
+    setenv("LLMQ_WEIGHTS", "fast", 1);
+    CHECK(load(p, &m, &e) < 0);
+    CHECK(strstr(e.msg, "LLMQ_WEIGHTS") != NULL);
+out:
+    unsetenv("LLMQ_WEIGHTS");
+    unlink(p);
 }
 
 static void logits_of(struct llama_model *m, const int32_t *toks, int n, int batch_tokens,
@@ -217,6 +273,7 @@ int main(void)
     TEST_RUN(test_rope_freqs);
     TEST_RUN(test_load_ok);
     TEST_RUN(test_errors);
+    TEST_RUN(test_weights_copy);
     TEST_RUN(test_prefill_equivalence);
     TEST_RUN(test_types_close_to_f32);
     TEST_MAIN_END();

@@ -490,6 +490,7 @@ void gguf_close(struct gguf_file *f)
 {
     if (!f) return;
     if (f->mapped && f->base) munmap((void *)f->base, f->size);
+    if (f->copy) munmap(f->copy, f->copy_size);
     free(f->kv);
     free(f->tensors);
     free(f->tensor_index);

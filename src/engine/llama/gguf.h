@@ -62,6 +62,9 @@ struct gguf_file {
     const uint8_t *data;       /* start of the tensor data section */
     uint32_t *tensor_index;    /* owned: open-addressed name hash, slot = tensor index + 1 */
     size_t tensor_index_cap;   /* slots in tensor_index (power of two) */
+    void *copy;                /* gguf_copy_data's anonymous copy of the data section, or NULL */
+    size_t copy_size;          /* its mapped length */
+    int copy_huge;             /* 1 when the kernel was asked to back it with 2 MB pages */
 };
 
 /* Maps and validates path. On error returns < 0 (-ENOENT, -EACCES, LLMQ_EFORMAT,
@@ -71,6 +74,19 @@ int gguf_open(struct gguf_file **out, const char *path, struct err *e);
 /* Same validation over a caller's buffer, which must outlive the result (fuzzing, tests). */
 int gguf_parse(struct gguf_file **out, const void *data, size_t size, struct err *e);
 void gguf_close(struct gguf_file *f);          /* NULL is a no-op */
+
+/* Reads the tensor data section of an opened file (path: the file gguf_open mapped) into
+ * anonymous memory that the kernel is asked to back with 2 MB transparent huge pages, and
+ * points every tensor (and f->data) at the copy; metadata stays in the mapping.
+ * Why: decode streams every weight once per token, and over the file mapping's 4 KB pages
+ * the hardware prefetchers stop at each page boundary and the TLB misses every 4 KB; in
+ * 2 MB pages the same kernels read ~10-20 % faster (docs/ENGINE-BENCH.md). The price: the
+ * copy is private to this process (two workers on one machine hold two copies instead of
+ * sharing the page cache) and loading reads the file once more.
+ * Returns 1 when copied, 0 when it left the mapping in place (max_bytes is below the data
+ * size, or transparent huge pages are off: /sys/kernel/mm/transparent_hugepage/enabled
+ * says [never]), < 0 on a read or allocation error (f unchanged, e says why). */
+int gguf_copy_data(struct gguf_file *f, const char *path, size_t max_bytes, struct err *e);
 
 /* Metadata lookups by key. Return 0, -ENOENT when the key is absent, LLMQ_EFORMAT when
  * it has an incompatible type. Integer getters accept any integer type that fits. */

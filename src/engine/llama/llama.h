@@ -41,8 +41,13 @@ struct llama_hparams {
 
 /* Maps and validates path: architecture (llama, qwen2; anything else LLMQ_EUNSUPPORTED
  * "unsupported architecture"), hyperparameters, every tensor's presence, type (F32, F16,
- * BF16, Q8_0, Q4_0, Q4_K, Q6_K) and shape. e says exactly what is wrong. */
+ * BF16, Q8_0, Q4_0, Q4_K, Q6_K) and shape. e says exactly what is wrong.
+ * For CPU compute the weights are then copied out of the mapping into memory backed by 2 MB
+ * huge pages (faster to stream; gguf_copy_data in gguf.h says why and what it costs);
+ * env LLMQ_WEIGHTS=auto (default), copy or mmap decides (docs/ENGINE.md). */
 int llama_model_load(struct llama_model **out, const char *path, struct err *e);
+/* Where the weights are read from: "huge pages", "copy" (huge pages refused), "mmap". */
+const char *llama_model_weights_where(const struct llama_model *m);
 /* Same over an already opened file. Takes ownership of f (closed by llama_model_free, and
  * also on failure). */
 int llama_model_from_gguf(struct llama_model **out, struct gguf_file *f, struct err *e);

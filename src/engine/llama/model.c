@@ -4,6 +4,7 @@
 #include "engine/llama/model.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,12 +237,53 @@ fail:
     return rc;
 }
 
+/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
+static size_t mem_available(void)
+{
+    FILE *fp = fopen("/proc/meminfo", "r");
+    char line[256];
+    size_t kb = 0;
+    if (!fp) return 0;
+    while (fgets(line, sizeof(line), fp))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(fp);
+    return kb * 1024;
+}
+
+/* Whether to copy the weights into huge pages (gguf_copy_data): LLMQ_WEIGHTS=copy always,
+ * =mmap never; unset or "auto": when the compute runs on the CPU (a GPU context uploads the
+ * weights and never streams them from host memory) and the copy takes at most half of the
+ * memory available, so a large model on a small machine stays mapped rather than swapping. */
+static int copy_limit(const char *path, size_t *limit, struct err *e)
+{
+    const char *mode = getenv("LLMQ_WEIGHTS");
+    const char *dev = getenv("LLMQ_DEVICE");
+    if (mode && !strcmp(mode, "copy")) *limit = SIZE_MAX;
+    else if (mode && !strcmp(mode, "mmap")) *limit = 0;
+    else if (mode && *mode && strcmp(mode, "auto"))
+        return err_set(e, -EINVAL, "%s: LLMQ_WEIGHTS='%.32s': expected auto, copy or mmap", path, mode);
+    else *limit = dev && !strcmp(dev, "cuda") ? 0 : mem_available() / 2;
+    return 0;
+}
+
 int llama_model_load(struct llama_model **out, const char *path, struct err *e)
 {
     struct gguf_file *f;
-    int rc = gguf_open(&f, path, e);
+    size_t limit = 0;
+    int rc = copy_limit(path, &limit, e);
     if (rc < 0) return rc;
+    if ((rc = gguf_open(&f, path, e)) < 0) return rc;
+    if (limit && (rc = gguf_copy_data(f, path, limit, e)) < 0) {
+        gguf_close(f);
+        return rc;
+    }
     return llama_model_from_gguf(out, f, e);
+}
+
+const char *llama_model_weights_where(const struct llama_model *m)
+{
+    if (!m->f->copy) return m->f->mapped ? "mmap" : "memory";
+    return m->f->copy_huge ? "huge pages" : "copy";
 }
 
 const struct llama_hparams *llama_model_hparams(const struct llama_model *m) { return &m->hp; }
