@@ -74,8 +74,17 @@ struct result {
     double tg_cpu[4];          /* process CPU time / (wall time x threads) during tg: ~1 on an
                                 * idle machine (the pool spins), low when others took the CPUs */
     double bt[4];              /* per opts.batches[], at the largest thread count */
+    double bw[4];              /* read bandwidth measured just before this model's tg, per
+                                * thread count (models of ADJACENT_BW_MB and more), else 0 */
     double load_s;
+    const char *weights_where; /* llama_model_weights_where: "huge pages", "mmap", ... */
 };
+
+/* Buffer of the bandwidth tests (0: none). The host's bandwidth drifts by +-10 % within
+ * minutes here, so models big enough to stream from memory get their own measurement right
+ * before their decode run, and their share of the bound compares figures taken together. */
+static long bw_mb = 512;
+#define ADJACENT_BW_MB 50.0
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -167,6 +176,7 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         return;
     }
     r->load_s = (double)(clock_mono_ns() - t0) / 1e9;
+    r->weights_where = llama_model_weights_where(m);
     const struct llama_hparams *hp = llama_model_hparams(m);
     r->weight_mb = (double)llama_model_weight_bytes(m) / 1e6;
     snprintf(r->type, sizeof(r->type), "%s", llama_model_type_name(m));
@@ -195,6 +205,8 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         if (rc == 0) rc = run_tg(c, 2, hp->n_vocab, logits, &tps);
         for (int k = 0; k < reps && rc == 0; k++) rc = run_pp(c, r->pp_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->pp[ti] = median(v, reps);
+        if (bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB)
+            r->bw[ti] = membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 5);
         double cpu0 = clock_cpu_s();
         uint64_t w0 = clock_mono_ns();
         for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
@@ -256,7 +268,6 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "mkmodel")) return llama_cli_mkmodel(argc - 1, argv + 1);
 
     struct opts o = { { 1, 2 }, 2, { 1, 4, 16 }, 3, 128, 64, 128, 64, 32, 16, 16, 3, 300.0 };
-    long bw_mb = 512;
     const char *models[64];
     int n_models = 0;
     for (int i = 1; i < argc; i++) {
@@ -317,9 +328,9 @@ int main(int argc, char **argv)
     printf("| model | type | weights MB |");
     for (int ti = 0; ti < o.n_threads; ti++)
         printf(" pp t=%d | tg t=%d | tg bound t=%d | cpu t=%d |", o.threads[ti], o.threads[ti], o.threads[ti], o.threads[ti]);
-    printf(" tokens pp/tg |\n|---|---|---:|");
+    printf(" tokens pp/tg | load s |\n|---|---|---:|");
     for (int ti = 0; ti < o.n_threads; ti++) printf("---:|---:|---:|---:|");
-    printf("---|\n");
+    printf("---|---:|\n");
     for (int mi = 0; mi < n_models; mi++) {
         const struct result *r = &res[mi];
         if (r->err[0]) {
@@ -334,15 +345,24 @@ int main(int argc, char **argv)
             fmt(b, sizeof(b), rf && k < 2 ? rf->pp[k] : 0);
             fmt(c, sizeof(c), r->tg[ti]);
             fmt(d, sizeof(d), rf && k < 2 ? rf->tg[k] : 0);
-            double bound = bw[ti] > 0 && r->weight_mb > 0 ? bw[ti] * 1e3 / r->weight_mb : 0;
+            double rbw = r->bw[ti] > 0 ? r->bw[ti] : bw[ti];
+            double bound = rbw > 0 && r->weight_mb > 0 ? rbw * 1e3 / r->weight_mb : 0;
             fmt(f, sizeof(f), bound);
-            printf(" %s [%s] | %s [%s] | %s (%.0f%%) | %.0f%% |", a, b, c, d, f,
-                   bound > 0 ? 100 * r->tg[ti] / bound : 0, 100 * r->tg_cpu[ti]);
+            char at[32] = "";
+            if (r->bw[ti] > 0) snprintf(at, sizeof(at), ", %.1f GB/s", r->bw[ti]);
+            printf(" %s [%s] | %s [%s] | %s (%.0f%%%s) | %.0f%% |", a, b, c, d, f,
+                   bound > 0 ? 100 * r->tg[ti] / bound : 0, at, 100 * r->tg_cpu[ti]);
         }
-        printf(" %d/%d |\n", r->pp_n, r->tg_n);
+        printf(" %d/%d | %.2f |\n", r->pp_n, r->tg_n, r->load_s);
     }
-    printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached.\n"
-           "'cpu' = CPU time the benchmark got during tg / (wall time x threads): near 100%% on an idle\n"
+    printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached; for\n"
+           "models of %.0f MB and more the bandwidth was measured right before their decode run (the\n"
+           "GB/s in the cell), for smaller ones once at the start (the table above).\n",
+           ADJACENT_BW_MB);
+    printf("'load s' = llama_model_load, including the copy of the weights into huge pages\n"
+           "(LLMQ_WEIGHTS=auto; the weights were held in: %s).\n",
+           n_models > 0 && res[0].weights_where ? res[0].weights_where : "?");
+    printf("'cpu' = CPU time the benchmark got during tg / (wall time x threads): near 100%% on an idle\n"
            "machine; lower means other processes held the cores and the row's figures are low.\n\n");
 
     printf("## Batched decode, %d threads: total decode tokens/s with B sequences (llama.cpp in brackets)\n\n",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -39,35 +40,16 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Prefetch distance in bytes for the streamed+prefetch column. The row is multiplied in
- * pieces of 256 values and before each piece the bytes PF_AHEAD beyond it are prefetched, as a
- * kernel would interleave prefetches with its loads (a burst of prefetches per row only fills
- * the line-fill buffers and stalls). */
-#define PF_AHEAD 1536
-#define PF_PIECE 256
-
 /* GB/s of weight bytes through dot() for n_rows rows of `rows_buf`, each multiplied with
  * n_act activation rows; repeated until ~0.3 s have passed. */
 static double run(const struct quant_traits *qt, const uint8_t *rows_buf, size_t n_rows,
-                  size_t row_bytes, const uint8_t *act, size_t act_bytes, int n_act, int pf)
+                  size_t row_bytes, const uint8_t *act, size_t act_bytes, int n_act)
 {
     uint64_t t0 = cpu_ns(), bytes = 0;
     float s = 0;
-    size_t end = n_rows * row_bytes;
     do {
         for (size_t r = 0; r < n_rows; r++) {
             const uint8_t *row = rows_buf + r * row_bytes;
-            if (pf) {
-                size_t piece = row_bytes / (COLS / PF_PIECE);
-                for (int p = 0; p < COLS / PF_PIECE; p++) {
-                    size_t at = r * row_bytes + (size_t)p * piece + PF_AHEAD;
-                    for (size_t o = at; o < at + piece && o < end; o += 64)
-                        __builtin_prefetch(rows_buf + o, 0, 0);
-                    for (int k = 0; k < n_act; k++)
-                        s += qt->dot(PF_PIECE, row + (size_t)p * piece, act + (size_t)k * act_bytes);
-                }
-                continue;
-            }
             if (n_act > 1 && qt->dotn) {   /* the multi-token kernel, as matmul uses it */
                 float out[16];
                 qt->dotn(COLS, row, act, act_bytes, n_act, out);
@@ -83,6 +65,30 @@ static double run(const struct quant_traits *qt, const uint8_t *rows_buf, size_t
     return (double)bytes / (double)(cpu_ns() - t0);
 }
 
+/* GB/s of weights through the register-tile kernel (float types with AVX-512): L2-hot rows in
+ * blocks of QUANT_TILE_ROWS, each against n_act activation rows in groups of QUANT_TILE_TOKS,
+ * whole rows per call (as matmul's tile path does for rows of up to 2048 values). */
+static double run_tile(const struct quant_traits *qt, const uint8_t *rows_buf, size_t n_rows,
+                       size_t row_bytes, const uint8_t *act, size_t act_bytes, int n_act)
+{
+    static float acc[QUANT_TILE_ROWS * 16 * 16], y[16 * QUANT_TILE_ROWS];
+    uint64_t t0 = cpu_ns(), bytes = 0;
+    float s = 0;
+    n_rows -= n_rows % QUANT_TILE_ROWS;
+    do {
+        for (size_t r = 0; r < n_rows; r += QUANT_TILE_ROWS) {
+            for (int t = 0; t < n_act; t += QUANT_TILE_TOKS)
+                qt->tile(0, COLS, 1, rows_buf + r * row_bytes, row_bytes, QUANT_TILE_ROWS,
+                         act + (size_t)t * act_bytes, act_bytes, QUANT_TILE_TOKS, acc, 16 * 16,
+                         y + t * QUANT_TILE_ROWS, QUANT_TILE_ROWS);
+            s += y[0];
+        }
+        bytes += n_rows * row_bytes;
+    } while (cpu_ns() - t0 < 300000000ull);
+    sink = s;
+    return (double)bytes / (double)(cpu_ns() - t0);
+}
+
 int main(int argc, char **argv)
 {
     size_t big_mb = argc > 1 ? (size_t)atol(argv[1]) : 256;
@@ -91,7 +97,7 @@ int main(int argc, char **argv)
     double bw = membw_read_gbps(1, big_mb << 20, 3);
     printf("llmq-kernel-bench: one thread, rows of %d values, SIMD kernels %s; read bandwidth %.1f GB/s\n\n",
            COLS, quant_simd() ? "on" : "off (scalar)", bw);
-    printf("| type | act | L2-hot GB/s | streamed GB/s | streamed+prefetch GB/s | x4 act GB/s | x16 act GB/s | weight values/ns (L2) |\n");
+    printf("| type | act | L2-hot GB/s | streamed GB/s | x4 act GB/s | x16 act GB/s | x16 tile GB/s | weight values/ns (L2) |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
 
     float *x = malloc(COLS * sizeof(float));
@@ -106,28 +112,33 @@ int main(int argc, char **argv)
         quantize_row(types[ti], x, row, COLS);
         size_t hot_rows = (256u << 10) / row_bytes;             /* 256 KB: stays in L2 */
         size_t big_rows = (big_mb << 20) / row_bytes;
-        uint8_t *big = malloc(big_rows * row_bytes);
+        /* 2 MB pages, as the engine's weights (gguf_copy_data) and the bandwidth test have */
+        uint8_t *big = aligned_alloc(2u << 20, (big_rows * row_bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1));
+        madvise(big, big_rows * row_bytes, MADV_HUGEPAGE);
         for (size_t r = 0; r < big_rows; r++) memcpy(big + r * row_bytes, row, row_bytes);
         uint8_t *act = malloc(16 * act_bytes);
         for (int k = 0; k < 16; k++) quant_act(qt->act_type, x, act + (size_t)k * act_bytes, COLS);
 
-        double hot = run(qt, big, hot_rows, row_bytes, act, act_bytes, 1, 0);
-        double streamed = run(qt, big, big_rows, row_bytes, act, act_bytes, 1, 0);
-        double streamed_pf = run(qt, big, big_rows, row_bytes, act, act_bytes, 1, 1);
-        double x4 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 4, 0);
-        double x16 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 16, 0);
-        printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", ggml_type_name(types[ti]),
-               act_name(qt->act_type), hot, streamed, streamed_pf, x4, x16,
+        double hot = run(qt, big, hot_rows, row_bytes, act, act_bytes, 1);
+        double streamed = run(qt, big, big_rows, row_bytes, act, act_bytes, 1);
+        double x4 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 4);
+        double x16 = run(qt, big, hot_rows, row_bytes, act, act_bytes, 16);
+        char tile[32] = "–";
+        if (qt->tile) snprintf(tile, sizeof(tile), "%.1f", run_tile(qt, big, hot_rows, row_bytes, act, act_bytes, 16));
+        printf("| %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %.2f |\n", ggml_type_name(types[ti]),
+               act_name(qt->act_type), hot, streamed, x4, x16, tile,
                hot * 1e9 / ((double)row_bytes / COLS) / 1e9);
         free(row);
         free(big);
         free(act);
     }
     free(x);
-    printf("\n'streamed+prefetch': the same with a software prefetch %d bytes ahead of the row in use.\n"
+    printf("\n'streamed': rows from a buffer far larger than the caches, in 2 MB pages; the kernels\n"
+           "prefetch the weights ahead themselves (quant.c, PREFETCH_AHEAD).\n"
            "'x4/x16 act': GB/s of weights when each L2-hot row is multiplied with 4/16 activation rows\n"
            "(batched decode, through the multi-token kernel dotn when the type has one); it is\n"
-           "L2-hot/4 (/16) when nothing is shared between the rows, more when decoding is shared.\n",
-           PF_AHEAD);
+           "L2-hot/4 (/16) when nothing is shared between the rows, more when decoding is shared.\n"
+           "'x16 tile': the same 16 activation rows through the 4 x 4 register tile (quant_tile_fn),\n"
+           "which matmul uses for float weights and several tokens.\n");
     return 0;
 }

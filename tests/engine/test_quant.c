@@ -246,6 +246,47 @@ static void test_dotn_equals_dot(void)
     }
 }
 
+/* The register-tile kernel (float weights, AVX-512) gives dot's result bit for bit, for every
+ * tile edge (1-4 rows x 1-4 tokens) and with the columns split into chunks (the partial sums
+ * carried through acc between calls), as matmul's tile path uses it. */
+static void test_tile_equals_dot(void)
+{
+    enum ggml_type types[] = { GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16 };
+    static uint8_t w[4][2048 * 4];
+    static uint8_t a[4][2048 * 4];
+    static float x[2048], acc[4 * 4 * 16], y[4 * 4];
+    const int n = 2048;
+    int checked = 0, bad = 0;
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+        const struct quant_traits *qt = quant_traits(types[ti]);
+        if (!qt->tile) continue;
+        for (int r = 0; r < 4; r++) random_row(types[ti], w[r], n);
+        for (int t = 0; t < 4; t++) {
+            for (int i = 0; i < n; i++) x[i] = frand() * 2;
+            quant_act(qt->act_type, x, a[t], n);
+        }
+        int chunks[] = { n, 512, 256 + 64 };           /* one pass; even and uneven chunks */
+        for (int ci = 0; ci < 3; ci++)
+            for (int nr = 1; nr <= 4; nr++)
+                for (int nt = 1; nt <= 4; nt++) {
+                    memset(y, 0xff, sizeof(y));
+                    for (int c0 = 0; c0 < n; c0 += chunks[ci]) {
+                        int c1 = c0 + chunks[ci] < n ? c0 + chunks[ci] : n;
+                        qt->tile(c0, c1, c0 == 0, w[0], sizeof(w[0]), nr, a[0], sizeof(a[0]), nt, acc,
+                                 4 * 16, c1 == n ? y : NULL, 4);
+                    }
+                    for (int r = 0; r < nr; r++)
+                        for (int t = 0; t < nt; t++) {
+                            float one = qt->dot(n, w[r], a[t]);
+                            bad += memcmp(&one, &y[t * 4 + r], sizeof(float)) != 0;
+                            checked++;
+                        }
+                }
+    }
+    if (!checked) printf("SKIP tile kernels: this CPU has no AVX-512 (matmul uses dotn)\n");
+    CHECK_EQ(bad, 0);
+}
+
 /* Every SIMD tier gives the AVX2 result bit for bit (odd block counts included). */
 static void test_tiers_equal(void)
 {
@@ -278,6 +319,7 @@ int main(void)
 {
     TEST_RUN(test_tiers_equal);
     TEST_RUN(test_dotn_equals_dot);
+    TEST_RUN(test_tile_equals_dot);
     TEST_RUN(test_fp16);
     TEST_RUN(test_dequant_known);
     TEST_RUN(test_act_rounding);

@@ -51,6 +51,24 @@ typedef float quant_dot_fn(int n, const void *w, const void *a);
  * Each result is bit-identical to quant_dot_fn on that row (batching changes nothing). */
 typedef void quant_dotn_fn(int n, const void *w, const void *a, size_t a_stride, int nt, float *out);
 
+/* Float weights (F32/F16/BF16), many tokens: accumulates columns [c0, c1) (multiples of
+ * QUANT_TILE_COLS) of nr <= QUANT_TILE_ROWS weight rows (row_bytes apart) against nt <=
+ * QUANT_TILE_TOKS activation rows (a_stride bytes apart) into 16-lane partial sums,
+ * acc[r * acc_rs + t * 16 + lane], which the caller zeroes before column 0. Each partial sum
+ * sees the same products in the same order as in dot/dotn, so quant_tile_sum of it is
+ * bit-identical to their result: splitting the columns into chunks only lets a matmul keep
+ * the activations of a chunk in L1 while it computes nr x nt products per weight load
+ * (the register tile), which is what batched decode needs to be arithmetic- rather than
+ * latency-bound (llmq-kernel-bench). */
+#define QUANT_TILE_ROWS 4
+#define QUANT_TILE_TOKS 4
+#define QUANT_TILE_COLS 16
+/* first: start from zero rather than from acc. y: when not NULL (the last chunk), the sums
+ * are reduced as dot/dotn reduce them and written to y[t * y_ts + r] instead of to acc. */
+typedef void quant_tile_fn(int c0, int c1, int first, const void *w, size_t row_bytes, int nr,
+                           const void *a, size_t a_stride, int nt, float *acc, size_t acc_rs,
+                           float *y, size_t y_ts);
+
 struct quant_traits {
     enum ggml_type type;
     int block_elems;
@@ -60,6 +78,7 @@ struct quant_traits {
     quant_dot_fn *dot_ref;           /* portable scalar reference */
     void (*dequant)(const void *row, float *out, int n);
     quant_dotn_fn *dotn;             /* multi-token form of dot; NULL: call dot per token */
+    quant_tile_fn *tile;             /* register-tiled form (float types with AVX-512), or NULL */
 };
 
 /* Traits of a weight type the engine computes with (F32, F16, BF16, Q8_0, Q4_0, Q4_K,
