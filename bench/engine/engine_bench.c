@@ -74,15 +74,17 @@ struct result {
     double tg_cpu[4];          /* process CPU time / (wall time x threads) during tg: ~1 on an
                                 * idle machine (the pool spins), low when others took the CPUs */
     double bt[4];              /* per opts.batches[], at the largest thread count */
-    double bw[4];              /* read bandwidth measured just before this model's tg, per
-                                * thread count (models of ADJACENT_BW_MB and more), else 0 */
+    double bw[4];              /* read bandwidth measured just before and just after this
+                                * model's tg (the mean), per thread count (models of
+                                * ADJACENT_BW_MB and more), else 0 */
     double load_s;
     const char *weights_where; /* llama_model_weights_where: "huge pages", "mmap", ... */
 };
 
 /* Buffer of the bandwidth tests (0: none). The host's bandwidth drifts by +-10 % within
  * minutes here, so models big enough to stream from memory get their own measurement right
- * before their decode run, and their share of the bound compares figures taken together. */
+ * before and right after their decode run, and their share of the bound compares figures
+ * taken together. */
 static long bw_mb = 512;
 #define ADJACENT_BW_MB 50.0
 
@@ -205,13 +207,14 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         if (rc == 0) rc = run_tg(c, 2, hp->n_vocab, logits, &tps);
         for (int k = 0; k < reps && rc == 0; k++) rc = run_pp(c, r->pp_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->pp[ti] = median(v, reps);
-        if (bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB)
-            r->bw[ti] = membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 5);
+        int adjacent = bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB;
+        double bw_before = adjacent ? membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 3) : 0;
         double cpu0 = clock_cpu_s();
         uint64_t w0 = clock_mono_ns();
         for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->tg[ti] = median(v, reps);
         r->tg_cpu[ti] = (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / o->threads[ti];
+        if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 3)) / 2;
         if (ti == o->n_threads - 1) {      /* batched decode at the largest thread count */
             for (int bi = 0; bi < o->n_batches && rc == 0; bi++) {
                 for (int k = 0; k < reps && rc == 0; k++)
@@ -356,8 +359,8 @@ int main(int argc, char **argv)
         printf(" %d/%d | %.2f |\n", r->pp_n, r->tg_n, r->load_s);
     }
     printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached; for\n"
-           "models of %.0f MB and more the bandwidth was measured right before their decode run (the\n"
-           "GB/s in the cell), for smaller ones once at the start (the table above).\n",
+           "models of %.0f MB and more the bandwidth is the mean of measurements right before and right\n"
+           "after their decode run (the GB/s in the cell), for smaller ones the one at the start.\n",
            ADJACENT_BW_MB);
     printf("'load s' = llama_model_load, including the copy of the weights into huge pages\n"
            "(LLMQ_WEIGHTS=auto; the weights were held in: %s).\n",

@@ -80,7 +80,8 @@ static double run_tile(const struct quant_traits *qt, const uint8_t *rows_buf, s
             for (int t = 0; t < n_act; t += QUANT_TILE_TOKS)
                 qt->tile(0, COLS, 1, rows_buf + r * row_bytes, row_bytes, QUANT_TILE_ROWS,
                          act + (size_t)t * act_bytes, act_bytes, QUANT_TILE_TOKS, acc, 16 * 16,
-                         y + t * QUANT_TILE_ROWS, QUANT_TILE_ROWS);
+                         y + t * QUANT_TILE_ROWS, QUANT_TILE_ROWS,
+                         t == 0 ? rows_buf + (r + QUANT_TILE_ROWS) * row_bytes : NULL);
             s += y[0];
         }
         bytes += n_rows * row_bytes;

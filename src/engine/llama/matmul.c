@@ -104,7 +104,9 @@ static void mul_tiles(struct mm_job *j, int r_begin, int r_end)
                                 qd + (size_t)t * a->q_row_bytes, a->q_row_bytes, nt,
                                 acc + (size_t)(r - r0) * acc_rs + (size_t)(t - tk0) * 16, acc_rs,
                                 c1 == w->cols ? j->y + (size_t)t * j->y_stride + r : NULL,
-                                (size_t)j->y_stride);
+                                (size_t)j->y_stride,
+                                /* the first pass over these rows fetches the next ones */
+                                tk0 == 0 && t == tk0 ? wd + (size_t)(r + QUANT_TILE_ROWS) * w->row_bytes : NULL);
                     }
                 }
             }
