@@ -28,9 +28,12 @@ struct cli_opts {
 static const char generate_usage[] =
     "usage: llmq generate --model M.gguf -p TEXT [-n 64] [--temp 0] [--seed 1] [--threads N]\n"
     "                     [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N]\n"
-    "                     [--ignore-eos] [--json]\n";
+    "                     [--ignore-eos] [--json]\n"
+    "Environment: LLMQ_DEVICE=cpu|cuda, LLMQ_WEIGHTS=auto|copy|mmap (weights copied into huge\n"
+    "pages for the CPU, or read through the file mapping; docs/ENGINE.md).\n";
 static const char perplexity_usage[] =
-    "usage: llmq perplexity --model M.gguf -f text.txt [--ctx 512] [--threads N] [--batch 256]\n";
+    "usage: llmq perplexity --model M.gguf -f text.txt [--ctx 512] [--threads N] [--batch 256]\n"
+    "Environment: LLMQ_DEVICE=cpu|cuda, LLMQ_WEIGHTS=auto|copy|mmap (docs/ENGINE.md).\n";
 
 static int flag_is(const char *a, const char *s1, const char *s2)
 {
