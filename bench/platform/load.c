@@ -5,6 +5,7 @@
 #include "load.h"
 
 #include "common/buf.h"
+#include "common/hash.h"
 #include "common/xalloc.h"
 
 #include <ctype.h>
@@ -72,12 +73,6 @@ struct run {
 };
 
 static uint64_t now_us(void) { return uv_hrtime() / 1000u; }
-
-static uint64_t fnv(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)p[i]; h *= 1099511628211ull; }
-    return h;
-}
 
 /* ---------------------------------------------------------------- JSON scanning */
 
@@ -171,7 +166,7 @@ static void got_token(struct run *run, struct stream *s, const char *text, size_
     if (t > run->last_tok_us) run->last_tok_us = t;
     if (s->t_last_tok_us && t - s->t_last_tok_us > s->max_gap_us) s->max_gap_us = t - s->t_last_tok_us;
     s->t_last_tok_us = t;
-    s->hash = fnv(s->hash ? s->hash : 1469598103934665603ull, text, len);
+    s->hash = hash_fnv1a_more(s->hash ? s->hash : HASH_FNV1A_INIT, text, len);
     if (run->cfg->keep_text) buf_append(&s->text, text, len);
     s->state = ST_STREAMING;
 }

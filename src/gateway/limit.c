@@ -2,6 +2,7 @@
  * lazily on access, so idle keys cost nothing; entries are never removed (one per key id,
  * and key ids are bounded by the configured keys plus "anon"). */
 #include "gateway/limit.h"
+#include "common/hash.h"
 #include "common/xalloc.h"
 
 #include <math.h>
@@ -14,14 +15,6 @@ struct bucket {
     uint64_t at_us;
     char key[32];
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 void limiter_init(struct limiter *l, double rps, double burst)
 {
@@ -46,7 +39,7 @@ void limiter_deinit(struct limiter *l)
 uint64_t limiter_take(struct limiter *l, const char *key_id, uint64_t now_us)
 {
     if (l->rps <= 0) return 0;
-    size_t i = hash_str(key_id) & (l->size - 1);
+    size_t i = hash_fnv1a(key_id, strlen(key_id)) & (l->size - 1);
     struct bucket *b;
     for (b = l->table[i]; b; b = b->next)
         if (!strcmp(b->key, key_id)) break;

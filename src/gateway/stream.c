@@ -4,6 +4,7 @@
  * flush is formatted in place and framed afterwards without a second copy. */
 #include "gateway/stream.h"
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "gateway/conn.h"
@@ -20,14 +21,6 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------- request-id table */
-
-static uint64_t hash_id(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
 
 void stream_table_init(struct gateway *gw)
 {
@@ -49,7 +42,7 @@ static void table_grow(struct gateway *gw)
     for (size_t i = 0; i < gw->table_size; i++) {
         for (struct stream *s = gw->table[i], *next; s; s = next) {
             next = s->hnext;
-            size_t j = hash_id(s->rid, strlen(s->rid)) & (n - 1);
+            size_t j = hash_fnv1a(s->rid, strlen(s->rid)) & (n - 1);
             s->hnext = t[j];
             t[j] = s;
         }
@@ -62,7 +55,7 @@ static void table_grow(struct gateway *gw)
 static void table_insert(struct gateway *gw, struct stream *s)
 {
     if (gw->n_streams + 1 > gw->table_size) table_grow(gw);
-    size_t i = hash_id(s->rid, strlen(s->rid)) & (gw->table_size - 1);
+    size_t i = hash_fnv1a(s->rid, strlen(s->rid)) & (gw->table_size - 1);
     s->hnext = gw->table[i];
     gw->table[i] = s;
     s->in_table = 1;
@@ -71,7 +64,7 @@ static void table_insert(struct gateway *gw, struct stream *s)
 static void table_remove(struct gateway *gw, struct stream *s)
 {
     if (!s->in_table) return;
-    size_t i = hash_id(s->rid, strlen(s->rid)) & (gw->table_size - 1);
+    size_t i = hash_fnv1a(s->rid, strlen(s->rid)) & (gw->table_size - 1);
     for (struct stream **pp = &gw->table[i]; *pp; pp = &(*pp)->hnext)
         if (*pp == s) {
             *pp = s->hnext;
@@ -82,7 +75,7 @@ static void table_remove(struct gateway *gw, struct stream *s)
 
 struct stream *stream_find(struct gateway *gw, const char *rid, size_t len)
 {
-    size_t i = hash_id(rid, len) & (gw->table_size - 1);
+    size_t i = hash_fnv1a(rid, len) & (gw->table_size - 1);
     for (struct stream *s = gw->table[i]; s; s = s->hnext)
         if (!strncmp(s->rid, rid, len) && s->rid[len] == 0) return s;
     return NULL;

@@ -203,6 +203,16 @@ static inline int h_up_stop(struct h_up *u, int sig, int timeout_ms, int keep)
     }
     if (u->out_fd > 0) close(u->out_fd);
     u->out_fd = 0;
+#ifdef LLMQ_TEST_H
+    /* A check failed while this platform ran: its log is the only record of what the
+     * gateway and workers saw (CI keeps nothing else), so show its end before it goes. */
+    if (test_failures > 0 && u->log[0]) {
+        char cmd[400];
+        fprintf(stderr, "harness: a check failed; the last 80 lines of llmq up's log (%s):\n", u->log);
+        snprintf(cmd, sizeof(cmd), "tail -n 80 '%s' >&2", u->log);
+        if (system(cmd) != 0) { /* best effort */ }
+    }
+#endif
     if (!keep && u->dir[0]) {
         char cmd[320];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", u->dir);

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "common/xalloc.h"
 
 #define GGUF_MAGIC 0x46554747u        /* "GGUF" read as a little-endian u32 */
@@ -211,13 +212,6 @@ static int skip_value(struct rd *r, uint32_t type, int depth, const struct gguf_
 
 /* ------------------------------------------------------------------ duplicate detection */
 
-static uint64_t str_hash(const char *p, uint64_t n)
-{
-    uint64_t h = 1469598103934665603ull;               /* FNV-1a */
-    for (uint64_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-    return h;
-}
-
 static int str_same(struct gguf_str a, struct gguf_str b)
 {
     return a.len == b.len && memcmp(a.ptr, b.ptr, (size_t)a.len) == 0;
@@ -234,7 +228,7 @@ static int64_t index_build(uint32_t **slots_out, size_t *cap_out, uint64_t n,
     *cap_out = cap;
     for (uint64_t i = 0; i < n; i++) {
         const struct gguf_str *s = (const struct gguf_str *)((const char *)items + i * stride);
-        size_t j = (size_t)str_hash(s->ptr, s->len) & (cap - 1);
+        size_t j = (size_t)hash_fnv1a(s->ptr, (size_t)s->len) & (cap - 1);
         while (slots[j]) {
             const struct gguf_str *o = (const struct gguf_str *)((const char *)items + (slots[j] - 1) * stride);
             if (str_same(*s, *o)) return (int64_t)i;
@@ -516,7 +510,7 @@ const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char
 {
     if (!f || !f->tensor_index) return NULL;
     size_t n = strlen(name), cap = f->tensor_index_cap;
-    size_t j = (size_t)str_hash(name, n) & (cap - 1);
+    size_t j = (size_t)hash_fnv1a(name, n) & (cap - 1);
     while (f->tensor_index[j]) {
         const struct gguf_tensor *t = &f->tensors[f->tensor_index[j] - 1];
         if (t->name.len == n && memcmp(t->name.ptr, name, n) == 0) return t;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/xalloc.h"
 #include "engine/llama/tokenizer_pre.h"
 #include "engine/llama/unicode.h"
@@ -60,16 +61,9 @@ struct tokenizer {
 
 /* ------------------------------------------------------------------ hashing */
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-    return h;
-}
-
 static int32_t lookup(const struct tokenizer *t, const char *s, size_t n)
 {
-    size_t j = (size_t)hash_bytes(s, n) & (t->map_cap - 1);
+    size_t j = (size_t)hash_fnv1a(s, n) & (t->map_cap - 1);
     for (uint32_t slot; (slot = t->map[j]); j = (j + 1) & (t->map_cap - 1)) {
         uint32_t id = slot - 1;
         if (t->text_len[id] == n && memcmp(t->text + t->text_off[id], s, n) == 0) return (int32_t)id;
@@ -241,7 +235,7 @@ static int load(struct tokenizer *t, const struct gguf_file *f, struct err *e)
     t->map = xcalloc(t->map_cap, sizeof(*t->map));
     for (uint64_t i = 0; i < n; i++) {      /* a repeated text maps to its last id (llama.cpp) */
         const char *s = t->text + t->text_off[i];
-        size_t j = (size_t)hash_bytes(s, t->text_len[i]) & (t->map_cap - 1);
+        size_t j = (size_t)hash_fnv1a(s, t->text_len[i]) & (t->map_cap - 1);
         for (uint32_t slot; (slot = t->map[j]); j = (j + 1) & (t->map_cap - 1))
             if (t->text_len[slot - 1] == t->text_len[i] && memcmp(t->text + t->text_off[slot - 1], s, t->text_len[i]) == 0)
                 break;
