@@ -120,10 +120,12 @@ static int lengine_open(struct engine *eng, const struct engine_config *cfg, str
             snprintf(eng->model_name, sizeof(eng->model_name), "%.*s", (int)(n < 127 ? n : 127), b);
         }
     }
-    log_info("llama engine: %s (%s, %d layers, dim %d, vocab %d), ctx %d, batch %d, device %s, "
-             "%d threads, chat template %s", cfg->model_path, llama_model_type_name(le->model),
-             hp->n_layer, hp->n_embd, hp->n_vocab, le->ctx_len, le->max_batch,
-             llama_ctx_device(le->ctx), llama_ctx_threads(le->ctx), chat_format_name(le->chat.format));
+    log_info("llama engine: %s (%s, %d layers, dim %d, vocab %d, %.0f MB of weights in %s), ctx %d, "
+             "batch %d, device %s, %d threads, chat template %s", cfg->model_path,
+             llama_model_type_name(le->model), hp->n_layer, hp->n_embd, hp->n_vocab,
+             (double)llama_model_weight_bytes(le->model) / 1e6, llama_model_weights_where(le->model),
+             le->ctx_len, le->max_batch, llama_ctx_device(le->ctx), llama_ctx_threads(le->ctx),
+             chat_format_name(le->chat.format));
     return 0;
 fail:
     lengine_close(eng);
