@@ -287,6 +287,37 @@ static void test_tile_equals_dot(void)
     CHECK_EQ(bad, 0);
 }
 
+/* The attention row forms equal the single-row calls bit for bit, for head sizes with and
+ * without a tail past the last 64-value step. */
+static void test_attention_rows(void)
+{
+    int sizes[] = { 64, 128, 80, 96, 40 };
+    static uint16_t k[16 * 160];
+    static float q[160], out[16], a[16], y1[16 * 160], y2[16 * 160];
+    int bad = 0;
+    for (int si = 0; si < 5; si++) {
+        int n = sizes[si];
+        size_t stride = (size_t)n + 32;             /* rows apart, as in a KV page */
+        for (size_t i = 0; i < 16 * stride && i < sizeof(k) / sizeof(k[0]); i++)
+            k[i] = quant_fp32_to_fp16(frand() * 2);
+        for (int i = 0; i < n; i++) q[i] = quant_round_fp16(frand());
+        for (int cnt = 1; cnt <= 16; cnt += 5) {
+            if ((size_t)(cnt - 1) * stride + (size_t)n > sizeof(k) / sizeof(k[0])) continue;
+            quant_dot_f16_f32_rows(n, k, stride, cnt, q, out);
+            for (int i = 0; i < cnt; i++) {
+                float one = quant_dot_f16_f32(n, k + (size_t)i * stride, q);
+                bad += memcmp(&one, &out[i], sizeof(float)) != 0;
+                a[i] = quant_round_fp16(frand());
+            }
+            for (int i = 0; i < 16 * n; i++) y1[i] = y2[i] = frand();
+            quant_axpy_f16_rows(n, a, k, stride, cnt, y1, (size_t)n);
+            for (int i = 0; i < cnt; i++) quant_axpy_f16(n, a[i], k + (size_t)i * stride, y2 + (size_t)i * n);
+            bad += memcmp(y1, y2, sizeof(float) * 16 * (size_t)n) != 0;
+        }
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* Every SIMD tier gives the AVX2 result bit for bit (odd block counts included). */
 static void test_tiers_equal(void)
 {
@@ -320,6 +351,7 @@ int main(void)
     TEST_RUN(test_tiers_equal);
     TEST_RUN(test_dotn_equals_dot);
     TEST_RUN(test_tile_equals_dot);
+    TEST_RUN(test_attention_rows);
     TEST_RUN(test_fp16);
     TEST_RUN(test_dequant_known);
     TEST_RUN(test_act_rounding);

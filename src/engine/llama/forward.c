@@ -279,6 +279,10 @@ static void rope_apply(float *x, int n_heads, const float *cs, const struct llam
     }
 }
 
+/* The V sum puts position j in partial sum j % 16 and walks the cache a page at a time, so a
+ * page's positions must be exactly those of the 16 partial sums. */
+_Static_assert(KV_PAGE == 16, "attention_job's V sum assumes 16 positions per KV page");
+
 /* Chunk = ATT_CHUNK consecutive (token, head) pairs; ith picks the scratch. */
 #define ATT_CHUNK 4
 static void attention_job(void *arg, int chunk, int ith)
@@ -296,8 +300,13 @@ static void attention_job(void *arg, int chunk, int ith)
         const float *qh = c->q + (size_t)t * E + (size_t)h * hd;
         for (int i = 0; i < hd; i++) qf[i] = quant_round_fp16(qh[i]);
         float mx = -INFINITY;
+        for (int j0 = 0; j0 <= p; j0 += KV_PAGE) {      /* a page of positions per call */
+            int n = p + 1 - j0 < KV_PAGE ? p + 1 - j0 : KV_PAGE;
+            quant_dot_f16_f32_rows(hd, kv_k(&c->kv, ks, c->layer, j0) + g * hd, (size_t)c->kv.kv_dim, n, qf,
+                                   scores + j0);
+        }
         for (int j = 0; j <= p; j++) {
-            float s = quant_dot_f16_f32(hd, kv_k(&c->kv, ks, c->layer, j) + g * hd, qf) * scale;
+            float s = scores[j] * scale;
             scores[j] = s;
             if (s > mx) mx = s;
         }
@@ -314,9 +323,13 @@ static void attention_job(void *arg, int chunk, int ith)
         float *o = c->att + (size_t)t * E + (size_t)h * hd;
         int lanes = p + 1 < 16 ? p + 1 : 16;
         memset(part, 0, (size_t)16 * hd * sizeof(float));
-        for (int j = 0; j <= p; j++)
-            quant_axpy_f16(hd, quant_round_fp16(scores[j] * inv), kv_v(&c->kv, ks, c->layer, j) + g * hd,
-                           part + (size_t)(j & 15) * hd);
+        for (int j = 0; j <= p; j++) scores[j] = quant_round_fp16(scores[j] * inv);
+        /* a page holds positions 16 k .. 16 k + 15, which go to partial sums 0 .. 15 */
+        for (int j0 = 0; j0 <= p; j0 += KV_PAGE) {
+            int n = p + 1 - j0 < KV_PAGE ? p + 1 - j0 : KV_PAGE;
+            quant_axpy_f16_rows(hd, scores + j0, kv_v(&c->kv, ks, c->layer, j0) + g * hd, (size_t)c->kv.kv_dim, n,
+                                part, (size_t)hd);
+        }
         for (int w = 8; w >= 1; w /= 2)
             for (int l = 0; l < w && l + w < 16; l++) {
                 if (l + w >= lanes) continue;        /* that lane got no position: all zero */

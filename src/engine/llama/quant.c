@@ -815,6 +815,48 @@ FLOAT_TILES512(f32, F32_LOAD16, float)
 FLOAT_TILES512(f16, F16_LOAD16, uint16_t)
 FLOAT_TILES512(bf16, BF16_LOAD16, uint16_t)
 
+/* The attention row forms in 512-bit registers. Q.K: the AVX2 kernel's eight 8-lane
+ * accumulators are four 16-lane ones here ([acc0|acc1], [acc2|acc3], ...), added in the same
+ * pairs, so the sums are bit-identical; head sizes that are not a multiple of 64 (a tail
+ * summed in double) take the AVX2 kernel. V: y += a x is one FMA per element either way. */
+AVX2 static void dot_f16_rows_avx2(int n, const uint16_t *x, size_t xs, int count, const float *y, float *out);
+AVX2 static void axpy_f16_rows_avx2(int n, const float *a, const uint16_t *x, size_t xs, int count, float *y,
+                                    size_t ys);
+AVX512 static void dot_f16_rows_avx512(int n, const uint16_t *x, size_t xs, int count, const float *y,
+                                       float *out)
+{
+    if (n % 64) {
+        dot_f16_rows_avx2(n, x, xs, count, y, out);
+        return;
+    }
+    for (int r = 0; r < count; r++, x += xs) {
+        __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+        for (int i = 0; i < n; i += 64) {
+            z0 = _mm512_fmadd_ps(F16_LOAD16(x + i), _mm512_loadu_ps(y + i), z0);
+            z1 = _mm512_fmadd_ps(F16_LOAD16(x + i + 16), _mm512_loadu_ps(y + i + 16), z1);
+            z2 = _mm512_fmadd_ps(F16_LOAD16(x + i + 32), _mm512_loadu_ps(y + i + 32), z2);
+            z3 = _mm512_fmadd_ps(F16_LOAD16(x + i + 48), _mm512_loadu_ps(y + i + 48), z3);
+        }
+        z0 = _mm512_add_ps(z0, z2);
+        z1 = _mm512_add_ps(z1, z3);
+        out[r] = hsum512_as_avx2(_mm512_add_ps(z0, z1));
+    }
+}
+
+AVX512 static void axpy_f16_rows_avx512(int n, const float *a, const uint16_t *x, size_t xs, int count,
+                                        float *y, size_t ys)
+{
+    if (n % 16) {
+        axpy_f16_rows_avx2(n, a, x, xs, count, y, ys);
+        return;
+    }
+    for (int r = 0; r < count; r++, x += xs, y += ys) {
+        __m512 va = _mm512_set1_ps(a[r]);
+        for (int i = 0; i < n; i += 16)
+            _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, F16_LOAD16(x + i), _mm512_loadu_ps(y + i)));
+    }
+}
+
 /* Q8_0 / Q4_0 keep 256-bit vectors (without a byte sign instruction at 512 bits the wider
  * versions measured slower: 21 vs 32 GMAC/s for Q8_0 at 16 tokens) but use VNNI's dpbusd
  * where present: one instruction for maddubs + madd, the same int32 sums. */
@@ -1011,6 +1053,18 @@ AVX2 static void axpy_f16_avx2(int n, float a, const uint16_t *x, float *y)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LOAD_F16(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
 }
+
+/* The row forms: the single-row kernels inlined into one loop (same arithmetic). */
+AVX2 static void dot_f16_rows_avx2(int n, const uint16_t *x, size_t xs, int count, const float *y, float *out)
+{
+    for (int i = 0; i < count; i++) out[i] = dot_f16_ggml_avx2(n, x + (size_t)i * xs, y);
+}
+
+AVX2 static void axpy_f16_rows_avx2(int n, const float *a, const uint16_t *x, size_t xs, int count, float *y,
+                                    size_t ys)
+{
+    for (int i = 0; i < count; i++) axpy_f16_avx2(n, a[i], x + (size_t)i * xs, y + (size_t)i * ys);
+}
 #endif
 
 /* ============================ f32-activation fallback =============================== */
@@ -1197,6 +1251,28 @@ float quant_dot_f16_f32(int n, const uint16_t *x, const float *y)
     if (quant_simd()) return dot_f16_ggml_avx2(n, x, y);
 #endif
     return dot_f16_ref(n, x, y);
+}
+
+void quant_dot_f16_f32_rows(int n, const uint16_t *x, size_t x_stride, int count, const float *y,
+                            float *out)
+{
+#if QUANT_X86
+    int simd = quant_simd();
+    if (simd == 2) { dot_f16_rows_avx512(n, x, x_stride, count, y, out); return; }
+    if (simd) { dot_f16_rows_avx2(n, x, x_stride, count, y, out); return; }
+#endif
+    for (int i = 0; i < count; i++) out[i] = dot_f16_ref(n, x + (size_t)i * x_stride, y);
+}
+
+void quant_axpy_f16_rows(int n, const float *a, const uint16_t *x, size_t x_stride, int count,
+                         float *y, size_t y_stride)
+{
+#if QUANT_X86
+    int simd = quant_simd();
+    if (simd == 2) { axpy_f16_rows_avx512(n, a, x, x_stride, count, y, y_stride); return; }
+    if (simd) { axpy_f16_rows_avx2(n, a, x, x_stride, count, y, y_stride); return; }
+#endif
+    for (int i = 0; i < count; i++) quant_axpy_f16(n, a[i], x + (size_t)i * x_stride, y + (size_t)i * y_stride);
 }
 
 void quant_axpy_f16(int n, float a, const uint16_t *x, float *y)
