@@ -298,7 +298,8 @@ static void attention_job(void *arg, int chunk, int ith)
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
         const struct kv_seq *ks = &c->tseq[t]->kv;
         const float *qh = c->q + (size_t)t * E + (size_t)h * hd;
-        for (int i = 0; i < hd; i++) qf[i] = quant_round_fp16(qh[i]);
+        memcpy(qf, qh, (size_t)hd * sizeof(float));
+        quant_round_fp16_row(qf, hd);
         float mx = -INFINITY;
         for (int j0 = 0; j0 <= p; j0 += KV_PAGE) {      /* a page of positions per call */
             int n = p + 1 - j0 < KV_PAGE ? p + 1 - j0 : KV_PAGE;
@@ -323,7 +324,8 @@ static void attention_job(void *arg, int chunk, int ith)
         float *o = c->att + (size_t)t * E + (size_t)h * hd;
         int lanes = p + 1 < 16 ? p + 1 : 16;
         memset(part, 0, (size_t)16 * hd * sizeof(float));
-        for (int j = 0; j <= p; j++) scores[j] = quant_round_fp16(scores[j] * inv);
+        for (int j = 0; j <= p; j++) scores[j] *= inv;
+        quant_round_fp16_row(scores, p + 1);
         /* a page holds positions 16 k .. 16 k + 15, which go to partial sums 0 .. 15 */
         for (int j0 = 0; j0 <= p; j0 += KV_PAGE) {
             int n = p + 1 - j0 < KV_PAGE ? p + 1 - j0 : KV_PAGE;

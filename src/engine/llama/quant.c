@@ -206,20 +206,24 @@ static void act_q8_K(const float *x, struct block_q8_K *y, int n)
     }
 }
 
+/* y = x rounded to f16 values (y may be x). */
+static void round_fp16_to(const float *x, float *y, int n)
+{
+    uint16_t h[256];
+    for (int i = 0; i < n; i += 256) {
+        int k = n - i < 256 ? n - i : 256;
+        quant_fp32_to_fp16_row(x + i, h, k);
+        quant_fp16_to_fp32_row(h, y + i, k);
+    }
+}
+
+void quant_round_fp16_row(float *x, int n) { round_fp16_to(x, x, n); }
+
 void quant_act(enum ggml_type act, const float *x, void *out, int n)
 {
     switch ((int)act) {
     case GGML_TYPE_F32: memcpy(out, x, (size_t)n * 4); break;
-    case (int)QUANT_ACT_F16R: {
-        float *y = out;
-        uint16_t h[256];
-        for (int i = 0; i < n; i += 256) {
-            int k = n - i < 256 ? n - i : 256;
-            quant_fp32_to_fp16_row(x + i, h, k);
-            quant_fp16_to_fp32_row(h, y + i, k);
-        }
-        break;
-    }
+    case (int)QUANT_ACT_F16R: round_fp16_to(x, out, n); break;
     case (int)QUANT_ACT_BF16R: {
         float *y = out;
         for (int i = 0; i < n; i++) y[i] = quant_bf16_to_fp32(quant_fp32_to_bf16(x[i]));

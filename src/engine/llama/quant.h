@@ -115,6 +115,8 @@ static inline float quant_bf16_to_fp32(uint16_t h)
 uint16_t quant_fp32_to_bf16(float f);
 /* Rounds x to the nearest f16 value (as storing into an f16 KV cache does). */
 static inline float quant_round_fp16(float x) { return quant_fp16_to_fp32(quant_fp32_to_fp16(x)); }
+/* The same over a row, in place (F16C when available; the same values as one by one). */
+void quant_round_fp16_row(float *x, int n);
 /* Converts n floats to/from f16 (F16C when available). */
 void quant_fp32_to_fp16_row(const float *x, uint16_t *y, int n);
 void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n);
