@@ -833,17 +833,31 @@ AVX512 static void dot_f16_rows_avx512(int n, const uint16_t *x, size_t xs, int 
         dot_f16_rows_avx2(n, x, xs, count, y, out);
         return;
     }
-    for (int r = 0; r < count; r++, x += xs) {
-        __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
-        for (int i = 0; i < n; i += 64) {
-            z0 = _mm512_fmadd_ps(F16_LOAD16(x + i), _mm512_loadu_ps(y + i), z0);
-            z1 = _mm512_fmadd_ps(F16_LOAD16(x + i + 16), _mm512_loadu_ps(y + i + 16), z1);
-            z2 = _mm512_fmadd_ps(F16_LOAD16(x + i + 32), _mm512_loadu_ps(y + i + 32), z2);
-            z3 = _mm512_fmadd_ps(F16_LOAD16(x + i + 48), _mm512_loadu_ps(y + i + 48), z3);
+    /* 16 rows at a time, their last reductions done together (hsum16_as_avx2, same order) */
+    const __m512i back = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int r0 = 0; r0 < count; r0 += 16) {
+        int m = count - r0 < 16 ? count - r0 : 16;
+        __m512 v[16];
+        for (int r = 0; r < 16; r++) {
+            if (r >= m) {
+                v[r] = _mm512_setzero_ps();
+                continue;
+            }
+            const uint16_t *xr = x + (size_t)(r0 + r) * xs;
+            __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+            for (int i = 0; i < n; i += 64) {
+                z0 = _mm512_fmadd_ps(F16_LOAD16(xr + i), _mm512_loadu_ps(y + i), z0);
+                z1 = _mm512_fmadd_ps(F16_LOAD16(xr + i + 16), _mm512_loadu_ps(y + i + 16), z1);
+                z2 = _mm512_fmadd_ps(F16_LOAD16(xr + i + 32), _mm512_loadu_ps(y + i + 32), z2);
+                z3 = _mm512_fmadd_ps(F16_LOAD16(xr + i + 48), _mm512_loadu_ps(y + i + 48), z3);
+            }
+            z0 = _mm512_add_ps(z0, z2);
+            z1 = _mm512_add_ps(z1, z3);
+            v[r] = _mm512_add_ps(z0, z1);
         }
-        z0 = _mm512_add_ps(z0, z2);
-        z1 = _mm512_add_ps(z1, z3);
-        out[r] = hsum512_as_avx2(_mm512_add_ps(z0, z1));
+        /* lane j of the tree holds row 4 (j % 4) + j / 4; permute back to row order */
+        __m512 sums = _mm512_permutexvar_ps(back, hsum16_as_avx2(v));
+        _mm512_mask_storeu_ps(out + r0, (__mmask16)((1u << m) - 1), sums);
     }
 }
 
