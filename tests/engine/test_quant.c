@@ -318,6 +318,35 @@ static void test_attention_rows(void)
     CHECK_EQ(bad, 0);
 }
 
+/* The V sum over pages equals position-by-position axpy into zeroed partial sums j % 16,
+ * bit for bit, for counts below, at and across page boundaries. */
+static void test_vsum(void)
+{
+    int sizes[] = { 64, 128, 80, 48 }, counts[] = { 1, 5, 16, 17, 40, 100 };
+    static uint16_t pool[7][16 * 136];
+    static float a[112], p1[16 * 128], p2[16 * 128];
+    const uint16_t *pages[7];
+    int bad = 0;
+    for (int si = 0; si < 4; si++) {
+        int n = sizes[si];
+        size_t rs = 136;                                  /* row stride, as kv_dim */
+        for (int pg = 0; pg < 7; pg++) {
+            for (size_t i = 0; i < 16 * rs; i++) pool[pg][i] = quant_fp32_to_fp16(frand() * 2);
+            pages[6 - pg] = pool[pg];                     /* pages need not be in address order */
+        }
+        for (int ci = 0; ci < 6; ci++) {
+            int count = counts[ci], lanes = count < 16 ? count : 16;
+            for (int j = 0; j < count; j++) a[j] = quant_round_fp16(frand());
+            quant_vsum_f16(n, a, count, pages, rs, p1);
+            memset(p2, 0, sizeof(p2));
+            for (int j = 0; j < count; j++)
+                quant_axpy_f16(n, a[j], pages[j / 16] + (size_t)(j % 16) * rs, p2 + (size_t)(j % 16) * n);
+            bad += memcmp(p1, p2, (size_t)lanes * (size_t)n * sizeof(float)) != 0;
+        }
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* Every SIMD tier gives the AVX2 result bit for bit (odd block counts included). */
 static void test_tiers_equal(void)
 {
@@ -352,6 +381,7 @@ int main(void)
     TEST_RUN(test_dotn_equals_dot);
     TEST_RUN(test_tile_equals_dot);
     TEST_RUN(test_attention_rows);
+    TEST_RUN(test_vsum);
     TEST_RUN(test_fp16);
     TEST_RUN(test_dequant_known);
     TEST_RUN(test_act_rounding);

@@ -154,6 +154,7 @@ int llama_ctx_new(struct llama_ctx **out, const struct llama_model *m,
     c->logits = try_alloc(T * (size_t)hp->n_vocab * 4, &fail);
     c->rope_cs = try_alloc(T * (size_t)hp->rope_dim * 4, &fail);
     c->att_scratch = try_alloc((size_t)threads * (size_t)(c->ctx_len + 17 * hp->head_dim) * 4, &fail);
+    c->att_pages = try_alloc((size_t)threads * (size_t)(c->ctx_len / KV_PAGE + 1) * sizeof(*c->att_pages), &fail);
     c->tok = try_alloc(T * sizeof(int32_t), &fail);
     c->pos = try_alloc(T * sizeof(int), &fail);
     c->tseq = try_alloc(T * sizeof(void *), &fail);
@@ -192,7 +193,7 @@ void llama_ctx_free(struct llama_ctx *c)
     free(c->seqs);
     kv_pool_deinit(&c->kv);
     void *bufs[] = { c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits, c->rope_cs,
-                     c->att_scratch, c->tok, c->pos, c->tseq, c->out_tok, c->out_dst, c->item_base };
+                     c->att_scratch, (void *)c->att_pages, c->tok, c->pos, c->tseq, c->out_tok, c->out_dst, c->item_base };
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     mm_act_deinit(&c->act_x);
     mm_act_deinit(&c->act_att);
@@ -293,6 +294,7 @@ static void attention_job(void *arg, int chunk, int ith)
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + 17 * hd);
     float *qf = scores + c->ctx_len, *part = qf + hd;
+    const uint16_t **vpages = c->att_pages + (size_t)ith * (size_t)(c->ctx_len / KV_PAGE + 1);
     int idx_end = (chunk + 1) * ATT_CHUNK < c->n_tok * H ? (chunk + 1) * ATT_CHUNK : c->n_tok * H;
     for (int idx = chunk * ATT_CHUNK; idx < idx_end; idx++) {
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
@@ -323,15 +325,10 @@ static void attention_job(void *arg, int chunk, int ith)
          * which is what llama.cpp's CPU path runs for this product. */
         float *o = c->att + (size_t)t * E + (size_t)h * hd;
         int lanes = p + 1 < 16 ? p + 1 : 16;
-        memset(part, 0, (size_t)16 * hd * sizeof(float));
         for (int j = 0; j <= p; j++) scores[j] *= inv;
         quant_round_fp16_row(scores, p + 1);
-        /* a page holds positions 16 k .. 16 k + 15, which go to partial sums 0 .. 15 */
-        for (int j0 = 0; j0 <= p; j0 += KV_PAGE) {
-            int n = p + 1 - j0 < KV_PAGE ? p + 1 - j0 : KV_PAGE;
-            quant_axpy_f16_rows(hd, scores + j0, kv_v(&c->kv, ks, c->layer, j0) + g * hd, (size_t)c->kv.kv_dim, n,
-                                part, (size_t)hd);
-        }
+        for (int k = 0; k * KV_PAGE <= p; k++) vpages[k] = kv_v(&c->kv, ks, c->layer, k * KV_PAGE) + g * hd;
+        quant_vsum_f16(hd, scores, p + 1, vpages, (size_t)c->kv.kv_dim, part);
         for (int w = 8; w >= 1; w /= 2)
             for (int l = 0; l < w && l + w < 16; l++) {
                 if (l + w >= lanes) continue;        /* that lane got no position: all zero */

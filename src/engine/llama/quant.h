@@ -131,5 +131,13 @@ void quant_dot_f16_f32_rows(int n, const uint16_t *x, size_t x_stride, int count
                             float *out);
 void quant_axpy_f16_rows(int n, const float *a, const uint16_t *x, size_t x_stride, int count,
                          float *y, size_t y_stride);
+/* The V sum of attention in llamafile tinyBLAS's order: part + (j % 16) * n accumulates
+ * a[j] * V_j for positions j < count, each partial sum an FMA chain in increasing j; V_j is
+ * pages[j / 16] + (j % 16) * row_stride (the KV cache's pages). Partial sums 0 .. min(count,
+ * 16) - 1 are written (the others are not touched). Same values as quant_axpy_f16 per
+ * position into zeroed partial sums; with AVX-512 each partial sum stays in registers over
+ * its positions instead of being loaded and stored at every one. */
+void quant_vsum_f16(int n, const float *a, int count, const uint16_t *const *pages,
+                    size_t row_stride, float *part);
 
 #endif
