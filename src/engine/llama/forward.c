@@ -284,7 +284,9 @@ static void rope_apply(float *x, int n_heads, const float *cs, const struct llam
  * page's positions must be exactly those of the 16 partial sums. */
 _Static_assert(KV_PAGE == 16, "attention_job's V sum assumes 16 positions per KV page");
 
-/* Chunk = ATT_CHUNK consecutive (token, head) pairs; ith picks the scratch. */
+/* Chunk = c->att_chunk consecutive (token, head) pairs; ith picks the scratch. One pair per
+ * chunk when a pass has few (a decode step of one sequence: 4 heads a chunk left 12 heads in
+ * 3 chunks for 2 threads, and one thread waited a third of the time), else ATT_CHUNK. */
 #define ATT_CHUNK 4
 static void attention_job(void *arg, int chunk, int ith)
 {
@@ -295,8 +297,9 @@ static void attention_job(void *arg, int chunk, int ith)
     float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + 17 * hd);
     float *qf = scores + c->ctx_len, *part = qf + hd;
     const uint16_t **vpages = c->att_pages + (size_t)ith * (size_t)(c->ctx_len / KV_PAGE + 1);
-    int idx_end = (chunk + 1) * ATT_CHUNK < c->n_tok * H ? (chunk + 1) * ATT_CHUNK : c->n_tok * H;
-    for (int idx = chunk * ATT_CHUNK; idx < idx_end; idx++) {
+    int per = c->att_chunk;
+    int idx_end = (chunk + 1) * per < c->n_tok * H ? (chunk + 1) * per : c->n_tok * H;
+    for (int idx = chunk * per; idx < idx_end; idx++) {
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
         const struct kv_seq *ks = &c->tseq[t]->kv;
         const float *qh = c->q + (size_t)t * E + (size_t)h * hd;
@@ -380,7 +383,8 @@ static void forward_pass(struct llama_ctx *c)
             quant_fp32_to_fp16_row(c->v + (size_t)t * KV, kv_v(&c->kv, ks, l, c->pos[t]), KV);
         }
         c->layer = l;
-        int att_chunks = (T * hp->n_head + ATT_CHUNK - 1) / ATT_CHUNK;
+        c->att_chunk = T * hp->n_head <= 64 ? 1 : ATT_CHUNK;
+        int att_chunks = (T * hp->n_head + c->att_chunk - 1) / c->att_chunk;
         if (att_work < 65536) {                          /* too small to share out */
             for (int k = 0; k < att_chunks; k++) attention_job(c, k, 0);
         } else {
