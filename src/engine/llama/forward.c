@@ -18,17 +18,24 @@
 
 /* ============================ context =============================================== */
 
+int llama_device_resolve(enum llama_device d, enum llama_device *out, struct err *e)
+{
+    *out = d;
+    if (d != LLAMA_DEVICE_DEFAULT) return 0;
+    const char *env = getenv("LLMQ_DEVICE");
+    *out = LLAMA_DEVICE_CPU;
+    if (!env || !*env || !strcmp(env, "cpu")) return 0;
+    if (strcmp(env, "cuda")) return err_set(e, -EINVAL, "LLMQ_DEVICE='%.32s': expected cpu or cuda", env);
+    *out = LLAMA_DEVICE_CUDA;
+    return 0;
+}
+
 /* The backend a device needs, or an error saying why there is none. */
 static int device_backend(enum llama_device d, const struct backend_i **out, struct err *e)
 {
     *out = NULL;
-    if (d == LLAMA_DEVICE_DEFAULT) {
-        const char *env = getenv("LLMQ_DEVICE");
-        if (!env || !*env || !strcmp(env, "cpu")) return 0;
-        if (strcmp(env, "cuda"))
-            return err_set(e, -EINVAL, "LLMQ_DEVICE='%.32s': expected cpu or cuda", env);
-        d = LLAMA_DEVICE_CUDA;
-    }
+    int rc = llama_device_resolve(d, &d, e);
+    if (rc < 0) return rc;
     if (d == LLAMA_DEVICE_CPU) return 0;
     if (d != LLAMA_DEVICE_CUDA) return err_set(e, -EINVAL, "unknown device %d", (int)d);
 #ifdef LLMQ_HAVE_CUDA
@@ -284,10 +291,14 @@ static void rope_apply(float *x, int n_heads, const float *cs, const struct llam
  * page's positions must be exactly those of the 16 partial sums. */
 _Static_assert(KV_PAGE == 16, "attention_job's V sum assumes 16 positions per KV page");
 
-/* Chunk = c->att_chunk consecutive (token, head) pairs; ith picks the scratch. One pair per
+/* Chunk = att_chunk(c) consecutive (token, head) pairs; ith picks the scratch. One pair per
  * chunk when a pass has few (a decode step of one sequence: 4 heads a chunk left 12 heads in
  * 3 chunks for 2 threads, and one thread waited a third of the time), else ATT_CHUNK. */
 #define ATT_CHUNK 4
+static int att_chunk(const struct llama_ctx *c)
+{
+    return c->n_tok * c->m->hp.n_head <= 64 ? 1 : ATT_CHUNK;
+}
 static void attention_job(void *arg, int chunk, int ith)
 {
     struct llama_ctx *c = arg;
@@ -297,7 +308,7 @@ static void attention_job(void *arg, int chunk, int ith)
     float *scores = c->att_scratch + (size_t)ith * (size_t)(c->ctx_len + 17 * hd);
     float *qf = scores + c->ctx_len, *part = qf + hd;
     const uint16_t **vpages = c->att_pages + (size_t)ith * (size_t)(c->ctx_len / KV_PAGE + 1);
-    int per = c->att_chunk;
+    int per = att_chunk(c);
     int idx_end = (chunk + 1) * per < c->n_tok * H ? (chunk + 1) * per : c->n_tok * H;
     for (int idx = chunk * per; idx < idx_end; idx++) {
         int t = idx / H, h = idx % H, g = h / gqa, p = c->pos[t];
@@ -383,8 +394,7 @@ static void forward_pass(struct llama_ctx *c)
             quant_fp32_to_fp16_row(c->v + (size_t)t * KV, kv_v(&c->kv, ks, l, c->pos[t]), KV);
         }
         c->layer = l;
-        c->att_chunk = T * hp->n_head <= 64 ? 1 : ATT_CHUNK;
-        int att_chunks = (T * hp->n_head + c->att_chunk - 1) / c->att_chunk;
+        int att_chunks = (T * hp->n_head + att_chunk(c) - 1) / att_chunk(c);
         if (att_work < 65536) {                          /* too small to share out */
             for (int k = 0; k < att_chunks; k++) attention_job(c, k, 0);
         } else {

@@ -37,7 +37,6 @@ struct llama_ctx {
     float *rope_cs;                /* T x rope_dim cos, sin interleaved per pair */
     float *att_scratch;            /* threads x (ctx_len + 17 x head_dim): scores, q, V lanes */
     const uint16_t **att_pages;    /* threads x (ctx_len / KV_PAGE + 1): a sequence's V pages */
-    int att_chunk;                 /* (token, head) pairs per attention chunk in this pass */
     struct mm_act act_x, act_att, act_ff;
     /* The current pass. */
     int n_tok;

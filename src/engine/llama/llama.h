@@ -74,6 +74,9 @@ enum llama_device {
  * LLMQ_EUNSUPPORTED (this build has no such backend) or -ENODEV (no usable device), with e
  * saying why. LLAMA_DEVICE_DEFAULT probes what the environment picks. */
 int llama_device_probe(enum llama_device d, struct err *e);
+/* The device d stands for: LLAMA_DEVICE_DEFAULT becomes what env LLMQ_DEVICE names (the CPU
+ * when unset); -EINVAL, with *out the CPU, for a value other than cpu or cuda. */
+int llama_device_resolve(enum llama_device d, enum llama_device *out, struct err *e);
 
 struct llama_ctx_params {
     int max_batch;       /* most sequences alive at once (>= 1) */

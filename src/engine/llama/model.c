@@ -257,12 +257,13 @@ static size_t mem_available(void)
 static int copy_limit(const char *path, size_t *limit, struct err *e)
 {
     const char *mode = getenv("LLMQ_WEIGHTS");
-    const char *dev = getenv("LLMQ_DEVICE");
+    enum llama_device dev;
+    llama_device_resolve(LLAMA_DEVICE_DEFAULT, &dev, NULL); /* a bad value: the context says so */
     if (mode && !strcmp(mode, "copy")) *limit = SIZE_MAX;
     else if (mode && !strcmp(mode, "mmap")) *limit = 0;
     else if (mode && *mode && strcmp(mode, "auto"))
         return err_set(e, -EINVAL, "%s: LLMQ_WEIGHTS='%.32s': expected auto, copy or mmap", path, mode);
-    else *limit = dev && !strcmp(dev, "cuda") ? 0 : mem_available() / 2;
+    else *limit = dev == LLAMA_DEVICE_CUDA ? 0 : mem_available() / 2;
     return 0;
 }
 
