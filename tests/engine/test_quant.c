@@ -287,13 +287,13 @@ static void test_tile_equals_dot(void)
     CHECK_EQ(bad, 0);
 }
 
-/* The attention row forms equal the single-row calls bit for bit, for head sizes with and
+/* The attention Q.K row form equals the single-row call bit for bit, for head sizes with and
  * without a tail past the last 64-value step. */
 static void test_attention_rows(void)
 {
     int sizes[] = { 64, 128, 80, 96, 40 };
     static uint16_t k[16 * 160];
-    static float q[160], out[16], a[16], y1[16 * 160], y2[16 * 160];
+    static float q[160], out[16];
     int bad = 0;
     for (int si = 0; si < 5; si++) {
         int n = sizes[si];
@@ -307,12 +307,7 @@ static void test_attention_rows(void)
             for (int i = 0; i < cnt; i++) {
                 float one = quant_dot_f16_f32(n, k + (size_t)i * stride, q);
                 bad += memcmp(&one, &out[i], sizeof(float)) != 0;
-                a[i] = quant_round_fp16(frand());
             }
-            for (int i = 0; i < 16 * n; i++) y1[i] = y2[i] = frand();
-            quant_axpy_f16_rows(n, a, k, stride, cnt, y1, (size_t)n);
-            for (int i = 0; i < cnt; i++) quant_axpy_f16(n, a[i], k + (size_t)i * stride, y2 + (size_t)i * n);
-            bad += memcmp(y1, y2, sizeof(float) * 16 * (size_t)n) != 0;
         }
     }
     CHECK_EQ(bad, 0);
@@ -322,12 +317,12 @@ static void test_attention_rows(void)
  * bit for bit, for counts below, at and across page boundaries. */
 static void test_vsum(void)
 {
-    int sizes[] = { 64, 128, 80, 48 }, counts[] = { 1, 5, 16, 17, 40, 100 };
+    int sizes[] = { 64, 128, 80, 48, 40 }, counts[] = { 1, 5, 16, 17, 40, 100 };
     static uint16_t pool[7][16 * 136];
     static float a[112], p1[16 * 128], p2[16 * 128];
     const uint16_t *pages[7];
     int bad = 0;
-    for (int si = 0; si < 4; si++) {
+    for (int si = 0; si < 5; si++) {
         int n = sizes[si];
         size_t rs = 136;                                  /* row stride, as kv_dim */
         for (int pg = 0; pg < 7; pg++) {

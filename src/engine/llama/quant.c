@@ -416,14 +416,12 @@ GGML_DOT(dot_f32_ggml_avx2, float, _mm256_loadu_ps,
          float sum = head; for (; i < n; i++) sum = fmaf(x[i], y[i], sum); return sum;)
 
 /* Decode streams the weights from memory once per token, and the hardware prefetchers alone
- * leave ~10 % of the read bandwidth unused (llmq-kernel-bench 'streamed' vs 'streamed+pf'):
- * the float kernels ask for the cache line PREFETCH_DISTANCE bytes ahead of the one they
- * load, one request per line. Rows of a matmul chunk are adjacent, so near a row's end this
+ * leave 10-15 % of the read bandwidth unused (a 1.5 GB F16 matrix in huge pages: 80-82 % of
+ * the bandwidth test without, 92-96 % with): the kernels ask for the cache line PREFETCH_DISTANCE bytes
+ * ahead of the one they load, one request per line. Rows of a matmul chunk are adjacent, so near a row's end this
  * fetches the next row; past the end of the tensor it fetches bytes nobody reads (a prefetch
  * never faults). 2 KB measured best on the Xeons here (512 B-4 KB within 5 %). */
-#ifndef PREFETCH_DISTANCE
 #define PREFETCH_DISTANCE 2048
-#endif
 #define PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + PREFETCH_DISTANCE, _MM_HINT_T0)
 /* The same for a quantized block: one request per 64 bytes of it (Q8_0's 34-byte blocks
  * ask twice for some lines; a repeated prefetch of a line in flight costs one load slot). */
@@ -715,16 +713,6 @@ FLOAT_BODY512(f32_body512, float, F32_LOAD16, dot_f32_ggml_avx2)
 FLOAT_BODY512(f16_body512, uint16_t, F16_LOAD16, dot_f16_ggml_avx2)
 FLOAT_BODY512(bf16_body512, uint16_t, BF16_LOAD16, dot_bf16_ggml_avx2)
 
-/* The register tile (quant.h, quant_tile_fn) for float weights: NR rows x NT tokens of
- * 16-lane accumulators, loaded from and stored back to the caller's array so a matmul can
- * walk the columns in chunks. With 4 x 4, each converted weight vector feeds 4 FMAs and each
- * activation vector 4, and 16 independent FMA chains hide the FMA latency; the single-row
- * dotn has only NT chains. llmq-kernel-bench 'tile x16': F16 ~1.5x dotn's rate. */
-/* The tile prefetches the caller's next rows (pf) while it computes its own: with B tokens
- * it passes over its rows B/4 times, so the next rows are asked for during the first pass,
- * long before they are needed (1B F16, B=16, paired runs: 88-91 vs 84-88 tok/s without). */
-#define TILE_PF_HINT _MM_HINT_T0
-
 /* hsum512_as_avx2 of 16 vectors at once: the same four levels of pairwise adds (lanes i and
  * i + 8, then i and i + 4, i and i + 2, i and i + 1), each done for all 16 vectors by shuffles
  * that line up the operands, so every sum is bit-identical to hsum512_as_avx2 of its vector
@@ -745,6 +733,15 @@ BODY512 __m512 hsum16_as_avx2(const __m512 v[16])
     return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
                          _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
+
+/* The register tile (quant.h, quant_tile_fn) for float weights: NR rows x NT tokens of
+ * 16-lane accumulators, loaded from and stored back to the caller's array so a matmul can
+ * walk the columns in chunks. With 4 x 4, each converted weight vector feeds 4 FMAs and each
+ * activation vector 4, and 16 independent FMA chains hide the FMA latency; the single-row
+ * dotn has only NT chains. llmq-kernel-bench 'x16 tile': F16 ~2x dotn's rate.
+ * It prefetches the caller's next rows (pf) while it computes its own: with B tokens it
+ * passes over its rows B/4 times, so the next rows are asked for during the first pass, long
+ * before they are needed (1B F16, B=16, paired runs: 88-91 vs 84-88 tok/s without). */
 #define FLOAT_TILE512(name, WLOAD16, WT, NR, NT)                                              \
     BODY512 void name(int c0, int c1, int first, const WT *w, size_t rb, const float *a,      \
                       size_t as, float *acc, size_t acc_rs, float *y, size_t y_ts,            \
@@ -761,7 +758,7 @@ BODY512 __m512 hsum16_as_avx2(const __m512 v[16])
         for (int i = c0; i < c1; i += 16) {                                                   \
             __m512 wv[NR];                                                                    \
             if (pf && (i * (int)sizeof(WT)) % 64 == 0)                                        \
-                for (int r = 0; r < NR; r++) _mm_prefetch(pf + r * rb + (size_t)i * sizeof(WT), TILE_PF_HINT); \
+                for (int r = 0; r < NR; r++) _mm_prefetch(pf + r * rb + (size_t)i * sizeof(WT), _MM_HINT_T0); \
             for (int r = 0; r < NR; r++) wv[r] = WLOAD16(row[r] + i);                         \
             for (int t = 0; t < NT; t++) {                                                    \
                 __m512 av = _mm512_loadu_ps(act[t] + i);                                      \
@@ -819,13 +816,11 @@ FLOAT_TILES512(f32, F32_LOAD16, float)
 FLOAT_TILES512(f16, F16_LOAD16, uint16_t)
 FLOAT_TILES512(bf16, BF16_LOAD16, uint16_t)
 
-/* The attention row forms in 512-bit registers. Q.K: the AVX2 kernel's eight 8-lane
- * accumulators are four 16-lane ones here ([acc0|acc1], [acc2|acc3], ...), added in the same
- * pairs, so the sums are bit-identical; head sizes that are not a multiple of 64 (a tail
- * summed in double) take the AVX2 kernel. V: y += a x is one FMA per element either way. */
+/* Attention in 512-bit registers. Q.K: the AVX2 kernel's eight 8-lane accumulators are four
+ * 16-lane ones here ([acc0|acc1], [acc2|acc3], ...), added in the same pairs, so the sums are
+ * bit-identical; head sizes that are not a multiple of 64 (a tail summed in double) take the
+ * AVX2 kernel. V (quant_vsum_f16): y += a x is one FMA per element either way. */
 AVX2 static void dot_f16_rows_avx2(int n, const uint16_t *x, size_t xs, int count, const float *y, float *out);
-AVX2 static void axpy_f16_rows_avx2(int n, const float *a, const uint16_t *x, size_t xs, int count, float *y,
-                                    size_t ys);
 AVX512 static void dot_f16_rows_avx512(int n, const uint16_t *x, size_t xs, int count, const float *y,
                                        float *out)
 {
@@ -858,20 +853,6 @@ AVX512 static void dot_f16_rows_avx512(int n, const uint16_t *x, size_t xs, int 
         /* lane j of the tree holds row 4 (j % 4) + j / 4; permute back to row order */
         __m512 sums = _mm512_permutexvar_ps(back, hsum16_as_avx2(v));
         _mm512_mask_storeu_ps(out + r0, (__mmask16)((1u << m) - 1), sums);
-    }
-}
-
-AVX512 static void axpy_f16_rows_avx512(int n, const float *a, const uint16_t *x, size_t xs, int count,
-                                        float *y, size_t ys)
-{
-    if (n % 16) {
-        axpy_f16_rows_avx2(n, a, x, xs, count, y, ys);
-        return;
-    }
-    for (int r = 0; r < count; r++, x += xs, y += ys) {
-        __m512 va = _mm512_set1_ps(a[r]);
-        for (int i = 0; i < n; i += 16)
-            _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, F16_LOAD16(x + i), _mm512_loadu_ps(y + i)));
     }
 }
 
@@ -1105,16 +1086,10 @@ AVX2 static void axpy_f16_avx2(int n, float a, const uint16_t *x, float *y)
     for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
 }
 
-/* The row forms: the single-row kernels inlined into one loop (same arithmetic). */
+/* The row form: the single-row kernel inlined into one loop (same arithmetic). */
 AVX2 static void dot_f16_rows_avx2(int n, const uint16_t *x, size_t xs, int count, const float *y, float *out)
 {
     for (int i = 0; i < count; i++) out[i] = dot_f16_ggml_avx2(n, x + (size_t)i * xs, y);
-}
-
-AVX2 static void axpy_f16_rows_avx2(int n, const float *a, const uint16_t *x, size_t xs, int count, float *y,
-                                    size_t ys)
-{
-    for (int i = 0; i < count; i++) axpy_f16_avx2(n, a[i], x + (size_t)i * xs, y + (size_t)i * ys);
 }
 #endif
 
@@ -1315,17 +1290,6 @@ void quant_dot_f16_f32_rows(int n, const uint16_t *x, size_t x_stride, int count
     for (int i = 0; i < count; i++) out[i] = dot_f16_ref(n, x + (size_t)i * x_stride, y);
 }
 
-void quant_axpy_f16_rows(int n, const float *a, const uint16_t *x, size_t x_stride, int count,
-                         float *y, size_t y_stride)
-{
-#if QUANT_X86
-    int simd = quant_simd();
-    if (simd == 2) { axpy_f16_rows_avx512(n, a, x, x_stride, count, y, y_stride); return; }
-    if (simd) { axpy_f16_rows_avx2(n, a, x, x_stride, count, y, y_stride); return; }
-#endif
-    for (int i = 0; i < count; i++) quant_axpy_f16(n, a[i], x + (size_t)i * x_stride, y + (size_t)i * y_stride);
-}
-
 void quant_vsum_f16(int n, const float *a, int count, const uint16_t *const *pages,
                     size_t row_stride, float *part)
 {
@@ -1337,9 +1301,8 @@ void quant_vsum_f16(int n, const float *a, int count, const uint16_t *const *pag
 #endif
     int lanes = count < 16 ? count : 16;
     memset(part, 0, (size_t)lanes * (size_t)n * sizeof(float));
-    for (int j0 = 0; j0 < count; j0 += 16)
-        quant_axpy_f16_rows(n, a + j0, pages[j0 >> 4], row_stride, count - j0 < 16 ? count - j0 : 16,
-                            part, (size_t)n);
+    for (int j = 0; j < count; j++)
+        quant_axpy_f16(n, a[j], pages[j >> 4] + (size_t)(j & 15) * row_stride, part + (size_t)(j & 15) * n);
 }
 
 void quant_axpy_f16(int n, float a, const uint16_t *x, float *y)

@@ -124,13 +124,10 @@ void quant_fp16_to_fp32_row(const uint16_t *x, float *y, int n);
 float quant_dot_f16_f32(int n, const uint16_t *x, const float *y);
 void quant_axpy_f16(int n, float a, const uint16_t *x, float *y);
 /* The same over count rows x, x + x_stride, ... (one KV page of positions), in one call:
- * out[i] = quant_dot_f16_f32(n, row i, y), and y + i * y_stride += a[i] * row i, each
- * bit-identical to the single-row call (attention spent as long in the calls and their
- * dispatch as in the arithmetic at head_dim 64). */
+ * out[i] = quant_dot_f16_f32(n, row i, y), bit-identical to the single-row call (attention
+ * spent as long in the calls and their dispatch as in the arithmetic at head_dim 64). */
 void quant_dot_f16_f32_rows(int n, const uint16_t *x, size_t x_stride, int count, const float *y,
                             float *out);
-void quant_axpy_f16_rows(int n, const float *a, const uint16_t *x, size_t x_stride, int count,
-                         float *y, size_t y_stride);
 /* The V sum of attention in llamafile tinyBLAS's order: part + (j % 16) * n accumulates
  * a[j] * V_j for positions j < count, each partial sum an FMA chain in increasing j; V_j is
  * pages[j / 16] + (j % 16) * row_stride (the KV cache's pages). Partial sums 0 .. min(count,
