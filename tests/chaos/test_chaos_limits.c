@@ -16,12 +16,7 @@
 static struct h_up up;
 static int redis_port;
 
-static int redis_cli(const char *args, char *out, size_t cap)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s 2>&1", redis_port, args);
-    return h_run(cmd, out, cap);
-}
+static int redis_cli(const char *args, char *out, size_t cap) { return h_redis_cli(redis_port, args, out, cap); }
 
 static int post(const char *body, char *out, size_t cap, uint64_t *ms)
 {
@@ -148,12 +143,7 @@ static void test_queue_full(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (!h_bin("llmq-gateway") || !h_bin("llmq-worker") || !h_bin("llmq") ||
-        h_run("command -v redis-cli >/dev/null", NULL, 0) != 0) {
-        fprintf(stderr, "SKIP: llmq, llmq-gateway, llmq-worker or redis-cli missing\n");
-        printf("0 passed, 0 failed, 1 skipped\n");
-        return 0;
-    }
+    if (!h_platform_present()) return 0;
     const char *args[] = { "--gateways", "1", "--workers", "1", "--step-ms", "5", "--max-batch", "4",
                            "--max-queue", "8", NULL };
     if (h_up_start(&up, args, 60000) < 0) { printf("0 passed, 1 failed\n"); return 1; }

@@ -251,6 +251,26 @@ static inline int h_run(const char *cmd, char *out, size_t cap)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* 1 when llmq, llmq-gateway, llmq-worker and redis-cli are all there; otherwise says so in
+ * the test framework's skip format (the caller then returns 0). */
+static inline int h_platform_present(void)
+{
+    if (h_bin("llmq-gateway") && h_bin("llmq-worker") && h_bin("llmq") &&
+        h_run("command -v redis-cli >/dev/null", NULL, 0) == 0)
+        return 1;
+    fprintf(stderr, "SKIP: llmq, llmq-gateway, llmq-worker or redis-cli missing\n");
+    printf("0 passed, 0 failed, 1 skipped\n");
+    return 0;
+}
+
+/* `redis-cli -p port <args>` with its stderr in out too; h_run's status. */
+static inline int h_redis_cli(int port, const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d %s 2>&1", port, args);
+    return h_run(cmd, out, cap);
+}
+
 /* Blocking one-shot HTTP/1.1 request to 127.0.0.1:port with Connection: close. headers is
  * extra header lines ("K: v\r\n"...) or NULL. The whole response (head + body) goes to out.
  * Returns the status code or -1. */
