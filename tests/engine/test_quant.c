@@ -273,7 +273,7 @@ static void test_tile_equals_dot(void)
                     for (int c0 = 0; c0 < n; c0 += chunks[ci]) {
                         int c1 = c0 + chunks[ci] < n ? c0 + chunks[ci] : n;
                         qt->tile(c0, c1, c0 == 0, w[0], sizeof(w[0]), nr, a[0], sizeof(a[0]), nt, acc,
-                                 4 * 16, c1 == n ? y : NULL, 4, w[0]);
+                                 4 * 16, c1 == n ? y : NULL, 4, w[0], nr);
                     }
                     for (int r = 0; r < nr; r++)
                         for (int t = 0; t < nt; t++) {

@@ -92,6 +92,7 @@ static void mul_tiles(struct mm_job *j, int r_begin, int r_end)
         int r1 = r0 + ROW_TILE < r_end ? r0 + ROW_TILE : r_end;
         for (int tk0 = 0; tk0 < a->n; tk0 += TOK_TILE) {
             int tk1 = tk0 + TOK_TILE < a->n ? tk0 + TOK_TILE : a->n;
+            int passes = (tk1 - tk0 + QUANT_TILE_TOKS - 1) / QUANT_TILE_TOKS;
             int kc = (int)(TILE_ACT_BYTES / ((size_t)(tk1 - tk0) * (a->q_row_bytes / w->cols)));
             kc = kc < 256 ? 256 : kc / 64 * 64;
             for (int c0 = 0; c0 < w->cols; c0 += kc) {
@@ -100,13 +101,17 @@ static void mul_tiles(struct mm_job *j, int r_begin, int r_end)
                     int nr = r1 - r < QUANT_TILE_ROWS ? r1 - r : QUANT_TILE_ROWS;
                     for (int t = tk0; t < tk1; t += QUANT_TILE_TOKS) {
                         int nt = tk1 - t < QUANT_TILE_TOKS ? tk1 - t : QUANT_TILE_TOKS;
+                        /* the passes of the first token group fetch the next rows, spread
+                         * evenly: pass p asks for rows [p * per, (p + 1) * per) of them */
+                        int pass = (t - tk0) / QUANT_TILE_TOKS, per = (QUANT_TILE_ROWS + passes - 1) / passes;
+                        int pf_first = pass * per, pf_nr = QUANT_TILE_ROWS - pf_first < per ? QUANT_TILE_ROWS - pf_first : per;
+                        const char *pf = tk0 == 0 && pf_nr > 0
+                                             ? wd + (size_t)(r + QUANT_TILE_ROWS + pf_first) * w->row_bytes : NULL;
                         j->tile(c0, c1, c0 == 0, wd + (size_t)r * w->row_bytes, w->row_bytes, nr,
                                 qd + (size_t)t * a->q_row_bytes, a->q_row_bytes, nt,
                                 acc + (size_t)(r - r0) * acc_rs + (size_t)(t - tk0) * 16, acc_rs,
                                 c1 == w->cols ? j->y + (size_t)t * j->y_stride + r : NULL,
-                                (size_t)j->y_stride,
-                                /* the first pass over these rows fetches the next ones */
-                                tk0 == 0 && t == tk0 ? wd + (size_t)(r + QUANT_TILE_ROWS) * w->row_bytes : NULL);
+                                (size_t)j->y_stride, pf, pf_nr);
                     }
                 }
             }

@@ -739,13 +739,16 @@ BODY512 __m512 hsum16_as_avx2(const __m512 v[16])
  * walk the columns in chunks. With 4 x 4, each converted weight vector feeds 4 FMAs and each
  * activation vector 4, and 16 independent FMA chains hide the FMA latency; the single-row
  * dotn has only NT chains. llmq-kernel-bench 'x16 tile': F16 ~2x dotn's rate.
- * It prefetches the caller's next rows (pf) while it computes its own: with B tokens it
- * passes over its rows B/4 times, so the next rows are asked for during the first pass, long
- * before they are needed (1B F16, B=16, paired runs: 88-91 vs 84-88 tok/s without). */
+ * It prefetches pf_nr of the caller's next rows (pf) into L2 while it computes its own: with
+ * B tokens the caller passes over a row tile B/4 times and spreads the next tile's rows over
+ * those passes (matmul.c). Asking for all four next rows in the first pass, into L1, kept
+ * the line-fill buffers full of memory reads that the tile's own L2 hits then waited behind:
+ * 16 tokens over a 256 MB F16 matrix ran at 38-43 G multiply-adds/s that way, 46-49 spread
+ * out into L2, and 52-53 with the matrix in L2 (one thread, llmq-kernel-bench 'x16 tile'). */
 #define FLOAT_TILE512(name, WLOAD16, WT, NR, NT)                                              \
     BODY512 void name(int c0, int c1, int first, const WT *w, size_t rb, const float *a,      \
                       size_t as, float *acc, size_t acc_rs, float *y, size_t y_ts,            \
-                      const char *pf)                                                         \
+                      const char *pf, int pf_nr)                                              \
     {                                                                                         \
         __m512 s[NR][NT];                                                                     \
         const WT *row[NR];                                                                    \
@@ -758,7 +761,7 @@ BODY512 __m512 hsum16_as_avx2(const __m512 v[16])
         for (int i = c0; i < c1; i += 16) {                                                   \
             __m512 wv[NR];                                                                    \
             if (pf && (i * (int)sizeof(WT)) % 64 == 0)                                        \
-                for (int r = 0; r < NR; r++) _mm_prefetch(pf + r * rb + (size_t)i * sizeof(WT), _MM_HINT_T0); \
+                for (int r = 0; r < pf_nr; r++) _mm_prefetch(pf + r * rb + (size_t)i * sizeof(WT), _MM_HINT_T1); \
             for (int r = 0; r < NR; r++) wv[r] = WLOAD16(row[r] + i);                         \
             for (int t = 0; t < NT; t++) {                                                    \
                 __m512 av = _mm512_loadu_ps(act[t] + i);                                      \
@@ -790,26 +793,27 @@ BODY512 __m512 hsum16_as_avx2(const __m512 v[16])
     FLOAT_TILE512(tile_##ty##_1x1, WLOAD16, WT, 1, 1)                                         \
     AVX512 static void tile_##ty##_avx512(int c0, int c1, int first, const void *w, size_t rb, \
                                           int nr, const void *a, size_t as, int nt, float *acc, \
-                                          size_t acc_rs, float *y, size_t y_ts, const void *pf) \
+                                          size_t acc_rs, float *y, size_t y_ts, const void *pf, \
+                                          int pf_nr)                                          \
     {                                                                                         \
         const WT *x = w;                                                                      \
         if (nr == 4) {                                                                        \
             switch (nt) {                                                                     \
-            case 4: tile_##ty##_4x4(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf); return; \
-            case 3: tile_##ty##_4x3(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf); return; \
-            case 2: tile_##ty##_4x2(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf); return; \
-            default: tile_##ty##_4x1(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf); return; \
+            case 4: tile_##ty##_4x4(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf, pf_nr); return; \
+            case 3: tile_##ty##_4x3(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf, pf_nr); return; \
+            case 2: tile_##ty##_4x2(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf, pf_nr); return; \
+            default: tile_##ty##_4x1(c0, c1, first, x, rb, a, as, acc, acc_rs, y, y_ts, pf, pf_nr); return; \
             }                                                                                 \
         }                                                                                     \
         for (int r = 0; r < nr; r++, x = (const WT *)((const char *)x + rb), acc += acc_rs) { \
             float *yr = y ? y + r : NULL;                                                     \
-            const char *pr = pf ? (const char *)pf + r * rb : NULL;                           \
-            if (nt == 4) tile_##ty##_1x4(c0, c1, first, x, rb, a, as, acc, acc_rs, yr, y_ts, pr); \
+            const char *pr = pf && r < pf_nr ? (const char *)pf + r * rb : NULL;              \
+            if (nt == 4) tile_##ty##_1x4(c0, c1, first, x, rb, a, as, acc, acc_rs, yr, y_ts, pr, 1); \
             else                                                                              \
                 for (int t = 0; t < nt; t++)                                                  \
                     tile_##ty##_1x1(c0, c1, first, x, rb, (const float *)((const char *)a + t * as), \
                                     as, acc + t * 16, acc_rs, yr ? yr + t * y_ts : NULL, y_ts, \
-                                    t == 0 ? pr : NULL);                                      \
+                                    t == 0 ? pr : NULL, 1);                                   \
         }                                                                                     \
     }
 FLOAT_TILES512(f32, F32_LOAD16, float)

@@ -65,11 +65,12 @@ typedef void quant_dotn_fn(int n, const void *w, const void *a, size_t a_stride,
 #define QUANT_TILE_COLS 16
 /* first: start from zero rather than from acc. y: when not NULL (the last chunk), the sums
  * are reduced as dot/dotn reduce them and written to y[t * y_ts + r] instead of to acc.
- * pf: when not NULL, the rows the caller multiplies next (same layout): the tile prefetches
- * their columns [c0, c1) as it walks its own, so they arrive while it computes. */
+ * pf: when not NULL, pf_nr <= nr rows the caller multiplies next (same layout): the tile
+ * prefetches their columns [c0, c1) into L2 as it walks its own, so they arrive while it
+ * computes. */
 typedef void quant_tile_fn(int c0, int c1, int first, const void *w, size_t row_bytes, int nr,
                            const void *a, size_t a_stride, int nt, float *acc, size_t acc_rs,
-                           float *y, size_t y_ts, const void *pf);
+                           float *y, size_t y_ts, const void *pf, int pf_nr);
 
 struct quant_traits {
     enum ggml_type type;
