@@ -1,10 +1,13 @@
 /* test_threadpool.c -- the compute pool: every chunk of every job runs exactly once, on
  * threads with valid ids, jobs of 0 / 1 / many chunks back to back (the generation-parity
  * slot reuse), pools of 1-4 threads, idle periods long enough for workers to sleep and be
- * woken, and a clean shutdown. Bounded: ~20000 jobs. */
+ * woken, and a clean shutdown. Jobs alternate between no prefetch hints, hints into a real
+ * buffer and hints at an address that is not mapped (a waiting thread prefetches them: that
+ * must neither fault nor disturb the job). Bounded: ~20000 jobs. */
 #include "test.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "engine/llama/threadpool.h"
@@ -40,7 +43,10 @@ static void test_every_chunk_once(void)
             for (int c = 0; c < MAX_CHUNKS; c++) atomic_store(&j->hits[c], 0);
             atomic_store(&j->bad_ith, 0);
             j->nth = n;
-            threadpool_run(tp, fn, j, chunks);
+            static char buf[1 << 20];
+            struct threadpool_next real = { buf, 4096, 256 << 10 };
+            struct threadpool_next wild = { (const void *)(uintptr_t)0x7fff00000000ull, 1 << 20, 1 << 20 };
+            threadpool_run_next(tp, fn, j, chunks, it % 3 == 0 ? NULL : it % 3 == 1 ? &real : &wild);
             for (int c = 0; c < MAX_CHUNKS; c++) bad += atomic_load(&j->hits[c]) != (c < chunks);
             bad += atomic_load(&j->bad_ith);
             if (it % 1000 == 999) {                       /* let the workers fall asleep */

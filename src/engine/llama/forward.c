@@ -379,9 +379,9 @@ static void forward_pass(struct llama_ctx *c)
         for (int t = 0; t < T; t++)
             rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
         mm_act_set(&c->act_x, c->xb, T, E);
-        matmul(c->tp, &L->wq, &c->act_x, c->q, E);
-        matmul(c->tp, &L->wk, &c->act_x, c->k, KV);
-        matmul(c->tp, &L->wv, &c->act_x, c->v, KV);
+        matmul(c->tp, &L->wq, &c->act_x, c->q, E, &L->wk);
+        matmul(c->tp, &L->wk, &c->act_x, c->k, KV, &L->wv);
+        matmul(c->tp, &L->wv, &c->act_x, c->v, KV, &L->wo);
         add_bias(c->q, L->bq, T, E);
         add_bias(c->k, L->bk, T, KV);
         add_bias(c->v, L->bv, T, KV);
@@ -398,30 +398,33 @@ static void forward_pass(struct llama_ctx *c)
         if (att_work < 65536) {                          /* too small to share out */
             for (int k = 0; k < att_chunks; k++) attention_job(c, k, 0);
         } else {
-            threadpool_run(c->tp, attention_job, c, att_chunks);
+            struct threadpool_next wo_next;
+            matmul_next(c->tp, &L->wo, T, &wo_next);
+            threadpool_run_next(c->tp, attention_job, c, att_chunks, &wo_next);
         }
         mm_act_set(&c->act_att, c->att, T, E);
-        matmul(c->tp, &L->wo, &c->act_att, c->xb, E);
+        matmul(c->tp, &L->wo, &c->act_att, c->xb, E, &L->w_gate);
         for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];
 
         for (int t = 0; t < T; t++)
             rmsnorm(c->xb + (size_t)t * E, c->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
         mm_act_set(&c->act_x, c->xb, T, E);
-        matmul(c->tp, &L->w_gate, &c->act_x, c->hb, F);
-        matmul(c->tp, &L->w_up, &c->act_x, c->hb2, F);
+        matmul(c->tp, &L->w_gate, &c->act_x, c->hb, F, &L->w_up);
+        matmul(c->tp, &L->w_up, &c->act_x, c->hb2, F, &L->w_down);
         for (size_t i = 0; i < (size_t)T * F; i++) {
             float g = c->hb[i];
             c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
         }
         mm_act_set(&c->act_ff, c->hb, T, F);
-        matmul(c->tp, &L->w_down, &c->act_ff, c->xb, E);
+        matmul(c->tp, &L->w_down, &c->act_ff, c->xb, E,
+               l + 1 < hp->n_layer ? &m->layers[l + 1].wq : c->n_out ? &m->output : NULL);
         for (size_t i = 0; i < (size_t)T * E; i++) c->x[i] += c->xb[i];
     }
     if (!c->n_out) return;
     for (int j = 0; j < c->n_out; j++)
         rmsnorm(c->xb + (size_t)j * E, c->x + (size_t)c->out_tok[j] * E, m->out_norm, E, hp->rms_eps);
     mm_act_set(&c->act_x, c->xb, c->n_out, E);
-    matmul(c->tp, &m->output, &c->act_x, c->logits, hp->n_vocab);
+    matmul(c->tp, &m->output, &c->act_x, c->logits, hp->n_vocab, NULL);
     for (int j = 0; j < c->n_out; j++)
         memcpy(c->out_dst[j], c->logits + (size_t)j * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
 }

@@ -38,8 +38,13 @@ void mm_act_deinit(struct mm_act *a);
 /* Points a at new input (invalidates the rounded cache). */
 void mm_act_set(struct mm_act *a, const float *x, int n, int cols);
 
-/* y[t * y_stride + r] = dot(W row r, x row t) for t < a->n, r < w->rows. */
+/* y[t * y_stride + r] = dot(W row r, x row t) for t < a->n, r < w->rows. next (may be NULL):
+ * the matrix the caller multiplies next, which threads that finish early start fetching
+ * (threadpool_next). */
 void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, float *y,
-            int y_stride);
+            int y_stride, const struct mm_weight *next);
+/* The hints for a pool job followed by a product of w with n tokens (what matmul passes for
+ * its next). */
+void matmul_next(struct threadpool *tp, const struct mm_weight *w, int n, struct threadpool_next *out);
 
 #endif

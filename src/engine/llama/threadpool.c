@@ -5,7 +5,9 @@
  * two jobs later -- after every chunk of the job that used it has been claimed and finished,
  * which is when the submitter moves on. Workers spin ~50 us on the word before sleeping;
  * the submitter wakes sleepers (under the mutex, so no wake-up is lost) only when some are
- * asleep. */
+ * asleep. While a thread waits with prefetch hints left (threadpool_next), it issues them in
+ * steps of PF_STEP bytes between looks at the state word, so it notices a new job or the
+ * end of this one within a step. */
 #include "engine/llama/threadpool.h"
 
 #include <pthread.h>
@@ -17,16 +19,28 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
+#define prefetch_l2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #define cpu_relax() do { } while (0)
+#define prefetch_l2(p) __builtin_prefetch((const void *)(p), 0, 2)
 #endif
 
 #define SPIN_ITERS 2000
+#define PF_STEP 1024
 
 struct job {
     threadpool_fn *fn;           /* read only after a successful claim (see work()) */
     void *arg;
     atomic_int n_chunks;         /* may be read with a stale state word: atomic */
+    /* threadpool_next of this job; read by waiting threads at any time: atomic */
+    atomic_uintptr_t pf_base;
+    atomic_size_t pf_stride, pf_bytes;
+};
+
+/* How far a waiting thread got through its share of the hints of job gen. */
+struct pf_cursor {
+    uint32_t gen;
+    size_t off;
 };
 
 struct threadpool {
@@ -63,6 +77,24 @@ static void work(struct threadpool *tp, uint64_t s, int ith)
     }
 }
 
+/* Prefetches the next PF_STEP bytes of thread ith's share of what follows the job of state
+ * word s; 0 when that share is done (or there is none). */
+static int prefetch_step(struct threadpool *tp, uint64_t s, struct pf_cursor *c, int ith)
+{
+    uint32_t g = (uint32_t)(s >> 32);
+    if (c->gen != g) {
+        c->gen = g;
+        c->off = 0;
+    }
+    struct job *j = &tp->slot[g & 1];
+    if (c->off >= atomic_load_explicit(&j->pf_bytes, memory_order_relaxed)) return 0;
+    uintptr_t p = atomic_load_explicit(&j->pf_base, memory_order_relaxed) +
+                  (uintptr_t)ith * atomic_load_explicit(&j->pf_stride, memory_order_relaxed) + c->off;
+    for (int k = 0; k < PF_STEP; k += 64) prefetch_l2(p + (uintptr_t)k);
+    c->off += PF_STEP;
+    return 1;
+}
+
 static int has_work(struct threadpool *tp, uint64_t s)
 {
     return (int)(uint32_t)s < atomic_load_explicit(&tp->slot[(s >> 32) & 1].n_chunks, memory_order_relaxed);
@@ -73,11 +105,13 @@ static void *worker_main(void *p)
     struct worker_arg wa = *(struct worker_arg *)p;
     free(p);
     struct threadpool *tp = wa.tp;
+    struct pf_cursor cur = { 0, (size_t)-1 };          /* nothing to fetch before a job */
     for (;;) {
         int spins = 0;
         uint64_t s;
         while (!has_work(tp, s = atomic_load_explicit(&tp->state, memory_order_acquire))) {
             if (atomic_load_explicit(&tp->stop, memory_order_relaxed)) return NULL;
+            if (prefetch_step(tp, s, &cur, wa.ith)) continue;
             if (++spins < SPIN_ITERS) {
                 cpu_relax();
                 continue;
@@ -142,6 +176,12 @@ int threadpool_size(const struct threadpool *tp) { return tp->n; }
 
 void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks)
 {
+    threadpool_run_next(tp, fn, arg, n_chunks, NULL);
+}
+
+void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks,
+                         const struct threadpool_next *next)
+{
     if (n_chunks <= 0) return;
     if (tp->n == 1 || n_chunks == 1) {
         for (int c = 0; c < n_chunks; c++) fn(arg, c, 0);
@@ -151,6 +191,9 @@ void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_c
     tp->slot[g & 1].fn = fn;
     tp->slot[g & 1].arg = arg;
     atomic_store_explicit(&tp->slot[g & 1].n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&tp->slot[g & 1].pf_base, next ? (uintptr_t)next->base : 0, memory_order_relaxed);
+    atomic_store_explicit(&tp->slot[g & 1].pf_stride, next ? next->stride : 0, memory_order_relaxed);
+    atomic_store_explicit(&tp->slot[g & 1].pf_bytes, next && next->base ? next->bytes : 0, memory_order_relaxed);
     atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
     /* seq_cst store: a full fence before reading sleepers (pairs with the sleepers'
      * increment-then-check under the mutex) */
@@ -162,7 +205,9 @@ void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_c
     }
     work(tp, (uint64_t)g << 32, 0);
     int spins = 0;
+    struct pf_cursor cur = { g, 0 };
     while (atomic_load_explicit(&tp->done, memory_order_acquire) < n_chunks) {
+        if (prefetch_step(tp, (uint64_t)g << 32, &cur, 0)) continue;
         if (++spins < SPIN_ITERS) cpu_relax();
         else sched_yield();
     }

@@ -9,6 +9,8 @@
 #ifndef LLMQ_LLAMA_THREADPOOL_H
 #define LLMQ_LLAMA_THREADPOOL_H
 
+#include <stddef.h>
+
 struct threadpool;
 
 /* Runs piece `chunk` (0 <= chunk < n_chunks) of a job; ith identifies the calling thread
@@ -21,5 +23,20 @@ void threadpool_free(struct threadpool *tp);       /* NULL is a no-op; joins the
 int threadpool_size(const struct threadpool *tp);
 /* Runs fn on chunks 0..n_chunks-1 (n_chunks <= 2^31 - 1) and waits for all of them. */
 void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks);
+
+/* What the job after this one reads first, so a thread that has no chunk left of this job
+ * (waiting for the others to finish theirs, or, a worker, for the submitter's serial work)
+ * fetches it into its cache instead of only spinning: thread ith takes
+ * [base + ith * stride, + bytes). A memory-bound job then starts with part of its data in
+ * cache; the time spent waiting turns into memory traffic that would have come anyway.
+ * The addresses are hints: a prefetch never faults, so a wrong or stale one costs only the
+ * bandwidth. */
+struct threadpool_next {
+    const void *base;
+    size_t stride, bytes;
+};
+/* threadpool_run, with next (may be NULL) prefetched by waiting threads. */
+void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks,
+                         const struct threadpool_next *next);
 
 #endif
