@@ -81,10 +81,13 @@ struct result {
     const char *weights_where; /* llama_model_weights_where: "huge pages", "mmap", ... */
 };
 
-/* Buffer of the bandwidth tests (0: none). The host's bandwidth drifts by +-10 % within
- * minutes here, so models big enough to stream from memory get their own measurement right
- * before and right after their decode run, and their share of the bound compares figures
- * taken together. */
+/* Buffer of the machine-wide bandwidth test at the start (0: no bandwidth tests). The host's
+ * bandwidth drifts by +-10 % within minutes here, so models big enough to stream from memory
+ * get their own measurement right before and right after their decode run, and their share
+ * of the bound compares figures taken together. Those read a buffer of the model's own
+ * weight bytes: what a stream reads per second depends on how much of it the last-level
+ * cache holds (480 MB here; one thread: ~16.4 GB/s over 256 MB, 16.0 over 512 MB, 15.0-15.5
+ * over 1-2 GB), so the bound for reading W bytes a token is measured over W bytes. */
 static long bw_mb = 512;
 #define ADJACENT_BW_MB 50.0
 
@@ -208,13 +211,14 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         for (int k = 0; k < reps && rc == 0; k++) rc = run_pp(c, r->pp_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->pp[ti] = median(v, reps);
         int adjacent = bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB;
-        double bw_before = adjacent ? membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 3) : 0;
+        size_t adj_bytes = (size_t)(r->weight_mb * 1e6);
+        double bw_before = adjacent ? membw_read_gbps(o->threads[ti], adj_bytes, 3) : 0;
         double cpu0 = clock_cpu_s();
         uint64_t w0 = clock_mono_ns();
         for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
         if (rc == 0) r->tg[ti] = median(v, reps);
         r->tg_cpu[ti] = (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / o->threads[ti];
-        if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], (size_t)bw_mb << 20, 3)) / 2;
+        if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], adj_bytes, 3)) / 2;
         if (ti == o->n_threads - 1) {      /* batched decode at the largest thread count */
             for (int bi = 0; bi < o->n_batches && rc == 0; bi++) {
                 for (int k = 0; k < reps && rc == 0; k++)
@@ -263,7 +267,8 @@ static const char usage[] =
     "  --bt-steps N       batched decode steps (default 32), --bt-prompt N prompt per sequence (16)\n"
     "  --reps N           repetitions, median (default 3; always 1 for big models)\n"
     "  --big-mb MB        default 300 (the 1B-class models)\n"
-    "  --bandwidth-mb MB  buffer for the bandwidth test (default 512; 0 = skip)\n"
+    "  --bandwidth-mb MB  buffer for the bandwidth test at the start (default 512; 0 = no bandwidth\n"
+    "                     tests; models of 50 MB and more are measured over their own weight bytes)\n"
     "LABEL picks the llama.cpp figures to print alongside (e.g. '1B Q4_K_M', 'tiny-random-llama-d256-q8_0').";
 
 int main(int argc, char **argv)
@@ -360,7 +365,9 @@ int main(int argc, char **argv)
     }
     printf("\n'tg bound' = read bandwidth / weight bytes per token, and the share of it reached; for\n"
            "models of %.0f MB and more the bandwidth is the mean of measurements right before and right\n"
-           "after their decode run (the GB/s in the cell), for smaller ones the one at the start.\n",
+           "after their decode run, each reading a buffer of the model's weight size (the GB/s in the\n"
+           "cell: a stream's rate depends on how much of it the last-level cache holds), for smaller\n"
+           "ones the one at the start.\n",
            ADJACENT_BW_MB);
     printf("'load s' = llama_model_load, including the copy of the weights into huge pages\n"
            "(LLMQ_WEIGHTS=auto; the weights were held in: %s).\n",
