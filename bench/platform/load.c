@@ -70,6 +70,7 @@ struct run {
     int held, conns_open, stopping, redials;
     uint64_t nonce;            /* makes Idempotency-Keys unique to this run */
     double next_arrival_ms;
+    char slab[65536];          /* read buffer of every connection of this run (on_alloc) */
 };
 
 static uint64_t now_us(void) { return uv_hrtime() / 1000u; }
@@ -467,11 +468,16 @@ static void ws_start_streams(struct conn *c)
 
 /* ---------------------------------------------------------------- reading */
 
+/* The run's one read buffer: libuv calls on_read right after the read that filled it, before
+ * it allocates again, so one per loop is enough; one per process is not. (2026-11: a static
+ * slab here was shared by the two load_run threads of chaos_limits' test_queue_full, the busy
+ * streams and the burst; one thread's read overwrote bytes the other had read but not yet
+ * copied, and streams of both failed now and then, some as dup_or_gap.) */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    (void)h; (void)hint;
-    static char slab[65536];
-    *b = uv_buf_init(slab, sizeof(slab));
+    (void)hint;
+    struct conn *c = h->data;
+    *b = uv_buf_init(c->run->slab, sizeof(c->run->slab));
 }
 
 static void fail_open(struct conn *c, int state, const char *why)

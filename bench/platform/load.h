@@ -65,7 +65,8 @@ struct load_result {
 };
 
 /* Runs the load to completion (blocking; its own uv loop). Returns 0 (inspect r), or < 0
- * when it could not start (bad config). r is always initialised. */
+ * when it could not start (bad config). r is always initialised. Several runs may go at once
+ * in different threads (each keeps its buffers to itself). */
 int load_run(const struct load_cfg *cfg, struct load_result *r);
 void load_result_free(struct load_result *r);
 

@@ -130,6 +130,10 @@ static void test_queue_full(void)
     char line[1024];
     load_result_json(&r, line, sizeof(line));
     fprintf(stderr, "30 requests on a full queue: %s\n", line);
+    if (r.first_error[0]) fprintf(stderr, "  first failure: %s\n", r.first_error);
+    load_result_json(&b.r, line, sizeof(line));
+    fprintf(stderr, "the 4 busy streams: %s\n", line);
+    if (b.r.first_error[0]) fprintf(stderr, "  first failure: %s\n", b.r.first_error);
     CHECK(r.rejected >= 30 - 8 - 4);
     CHECK_EQ(r.rejected_retry_after, r.rejected);     /* every 503 says when to come back */
     CHECK_EQ(r.ok + r.rejected, 30);
