@@ -469,10 +469,9 @@ static void ws_start_streams(struct conn *c)
 /* ---------------------------------------------------------------- reading */
 
 /* The run's one read buffer: libuv calls on_read right after the read that filled it, before
- * it allocates again, so one per loop is enough; one per process is not. (2026-11: a static
- * slab here was shared by the two load_run threads of chaos_limits' test_queue_full, the busy
- * streams and the burst; one thread's read overwrote bytes the other had read but not yet
- * copied, and streams of both failed now and then, some as dup_or_gap.) */
+ * it allocates again, so one per loop is enough; one per process is not: runs in two threads
+ * (chaos_limits' busy streams and burst) then overwrite each other's bytes before they are
+ * copied, and streams of both fail now and then (test_platform_load). */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
