@@ -110,6 +110,14 @@ int main(int argc, char **argv)
     printf("| type | act | L2-hot GB/s | streamed GB/s | x4 act GB/s | x16 act GB/s | x16 tile GB/s | x16 tile streamed GB/s | weight values/ns (L2) |\n");
     printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
 
+    /* one buffer for all types, in 2 MB pages as the engine's weights (gguf_copy_data) and the
+     * bandwidth test have; fresh memory is slow to fault in on this VM, so it is made once */
+    uint8_t *big = aligned_alloc(2u << 20, big_mb << 20);
+    if (!big) {
+        fprintf(stderr, "llmq-kernel-bench: cannot allocate %zu MB\n", big_mb);
+        return 1;
+    }
+    madvise(big, big_mb << 20, MADV_HUGEPAGE);
     float *x = malloc(COLS * sizeof(float));
     for (int i = 0; i < COLS; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
@@ -122,9 +130,6 @@ int main(int argc, char **argv)
         quantize_row(types[ti], x, row, COLS);
         size_t hot_rows = (256u << 10) / row_bytes;             /* 256 KB: stays in L2 */
         size_t big_rows = (big_mb << 20) / row_bytes;
-        /* 2 MB pages, as the engine's weights (gguf_copy_data) and the bandwidth test have */
-        uint8_t *big = aligned_alloc(2u << 20, (big_rows * row_bytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1));
-        madvise(big, big_rows * row_bytes, MADV_HUGEPAGE);
         for (size_t r = 0; r < big_rows; r++) memcpy(big + r * row_bytes, row, row_bytes);
         uint8_t *act = malloc(16 * act_bytes);
         for (int k = 0; k < 16; k++) quant_act(qt->act_type, x, act + (size_t)k * act_bytes, COLS);
@@ -143,10 +148,10 @@ int main(int argc, char **argv)
                act_name(qt->act_type), hot, streamed, x4, x16, tile, tile_big,
                hot * 1e9 / ((double)row_bytes / COLS) / 1e9);
         free(row);
-        free(big);
         free(act);
     }
     free(x);
+    free(big);
     printf("\n'streamed': rows from a buffer far larger than the caches, in 2 MB pages; the kernels\n"
            "prefetch the weights ahead themselves (quant.c, PREFETCH_AHEAD).\n"
            "'x4/x16 act': GB/s of weights when each L2-hot row is multiplied with 4/16 activation rows\n"
