@@ -44,8 +44,9 @@ static void test_every_chunk_once(void)
             atomic_store(&j->bad_ith, 0);
             j->nth = n;
             static char buf[1 << 20];
-            struct threadpool_next real = { buf, 4096, 256 << 10 };
-            struct threadpool_next wild = { (const void *)(uintptr_t)0x7fff00000000ull, 1 << 20, 1 << 20 };
+            static struct threadpool_next real, wild;
+            real = (struct threadpool_next){ buf, 256 << 10, 3, { 0, 4096, 8192, sizeof(buf) } };
+            wild = (struct threadpool_next){ (const void *)(uintptr_t)0x7fff00000000ull, 4 << 20, 2, { 0, 1 << 20, 8 << 20 } };
             threadpool_run_next(tp, fn, j, chunks, it % 3 == 0 ? NULL : it % 3 == 1 ? &real : &wild);
             for (int c = 0; c < MAX_CHUNKS; c++) bad += atomic_load(&j->hits[c]) != (c < chunks);
             bad += atomic_load(&j->bad_ith);

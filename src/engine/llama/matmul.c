@@ -26,6 +26,13 @@
 /* Multiply-adds below which waking another thread costs more than it saves (a dispatch is
  * ~1-2 us, and more on a busy host; 256k MACs take ~10 us). Tiny models stay on the caller. */
 #define MIN_MACS_PER_THREAD 262144
+/* The smallest piece once a product is shared out: a claim costs ~0.1-0.2 us, and 32k
+ * multiply-adds (64 KB of F16 weights for one token) take 2-4 us. */
+#define MIN_MACS_PER_CHUNK 32768
+struct mm_plan {
+    int n;
+    int row_begin[THREADPOOL_MAX_PIECES + 1];  /* chunk c: rows [row_begin[c], row_begin[c + 1]) */
+};
 /* Most a waiting thread fetches of the next product (threadpool_next): well inside L2 (2 MB).
  * 110M F16 decode, 2 threads, runs alternated: no hints 106-110 tok/s, 128 KB 106-111,
  * 512 KB 114-116, 2 MB 114-118 (its chunks are up to 590 KB, except the output's). */
@@ -64,7 +71,7 @@ struct mm_job {
     quant_dotn_fn *dotn;
     quant_tile_fn *tile;       /* set when the register-tile path applies (mul_tiles) */
     enum ggml_type act_type;
-    int rows_per_chunk;        /* a multiple of ROW_TILE */
+    const struct mm_plan *plan;
     int tok_tile;              /* tokens per group, <= TOK_TILE */
 };
 
@@ -123,14 +130,13 @@ static void mul_tiles(struct mm_job *j, int r_begin, int r_end)
     }
 }
 
-/* Rows [chunk * rows_per_chunk, ...) against every token. */
+/* Rows [plan->row_begin[chunk], plan->row_begin[chunk + 1]) against every token. */
 static void mul_job(void *p, int chunk, int ith)
 {
     struct mm_job *j = p;
     const struct mm_weight *w = j->w;
     struct mm_act *a = j->a;
-    int r_begin = chunk * j->rows_per_chunk;
-    int r_end = r_begin + j->rows_per_chunk < w->rows ? r_begin + j->rows_per_chunk : w->rows;
+    int r_begin = j->plan->row_begin[chunk], r_end = j->plan->row_begin[chunk + 1];
     if (j->tile) {
         mul_tiles(j, r_begin, r_end);
         return;
@@ -157,18 +163,27 @@ static void mul_job(void *p, int chunk, int ith)
     }
 }
 
-/* Rows per chunk of a product of w with n tokens on `threads` threads: pieces of whole row
- * tiles, about 4 per thread for balance, none below the size where handing it to another
- * thread costs more than computing it. */
-static int rows_per_chunk(const struct mm_weight *w, int n, int threads)
+/* How a product of w with n tokens is cut into pool chunks on `threads` threads. None is
+ * cut when the whole is below the size where handing a piece to another thread costs more
+ * than computing it (MIN_MACS_PER_THREAD). Otherwise the pieces shrink as they go ("guided"):
+ * each takes 1 / (2 x threads) of the row tiles left, none below MIN_MACS_PER_CHUNK, so the
+ * threads start on large pieces and end on small ones, and whoever finishes first waits at
+ * most a small piece for the others. */
+static void plan_chunks(const struct mm_weight *w, int n, int threads, struct mm_plan *p)
 {
-    long long macs = (long long)w->rows * w->cols * n;
     int tiles = (w->rows + ROW_TILE - 1) / ROW_TILE;
-    long long want = macs / MIN_MACS_PER_THREAD;
-    int chunks = 4 * threads;
-    if (want < chunks) chunks = want > 0 ? (int)want : 1;
-    if (chunks > tiles) chunks = tiles;
-    return (tiles + chunks - 1) / chunks * ROW_TILE;
+    long long tile_macs = (long long)ROW_TILE * w->cols * n;
+    int min_tiles = (int)((MIN_MACS_PER_CHUNK + tile_macs - 1) / tile_macs);
+    p->n = 0;
+    p->row_begin[0] = 0;
+    int split = threads > 1 && tiles > 1 && tile_macs * tiles >= 2LL * MIN_MACS_PER_THREAD;
+    for (int done = 0; done < tiles;) {
+        int left = tiles - done, take = (left + 2 * threads - 1) / (2 * threads);
+        if (take < min_tiles) take = min_tiles;
+        if (!split || take > left || p->n == THREADPOOL_MAX_PIECES - 1) take = left;
+        done += take;
+        p->row_begin[++p->n] = done * ROW_TILE < w->rows ? done * ROW_TILE : w->rows;
+    }
 }
 
 void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, float *y,
@@ -178,7 +193,7 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
     /* No prefetching here: the SIMD kernels prefetch the weights in their loops (quant.c,
      * PREFETCH_AHEAD); a burst of prefetches per row, as this loop once did, filled the
      * line-fill buffers and cost up to a quarter of decode speed. */
-    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, NULL, qt->act_type, w->rows, TOK_TILE };
+    struct mm_job j = { w, a, y, y_stride, qt->dot, qt->dotn, NULL, qt->act_type, NULL, TOK_TILE };
     /* One token streams the weights once and is bound by memory, where dot's single pass is
      * as fast; several tokens are bound by arithmetic, where the tile is. */
     if (qt->tile && a->n >= 2 && w->cols % QUANT_TILE_COLS == 0) j.tile = qt->tile;
@@ -197,16 +212,20 @@ void matmul(struct threadpool *tp, const struct mm_weight *w, struct mm_act *a, 
     j.tok_tile = (a->n + groups - 1) / groups;
     if (j.tok_tile < fit) j.tok_tile = (j.tok_tile + 3) & ~3;
     if (j.tok_tile > fit) j.tok_tile = fit;
-    j.rows_per_chunk = rows_per_chunk(w, a->n, threadpool_size(tp));
-    int chunks = (w->rows + j.rows_per_chunk - 1) / j.rows_per_chunk;
+    struct mm_plan plan;
+    plan_chunks(w, a->n, threadpool_size(tp), &plan);
+    j.plan = &plan;
     struct threadpool_next pf;
     if (next) matmul_next(tp, next, a->n, &pf);
-    threadpool_run_next(tp, mul_job, &j, chunks, next ? &pf : NULL);
+    threadpool_run_next(tp, mul_job, &j, plan.n, next ? &pf : NULL);
 }
 
 void matmul_next(struct threadpool *tp, const struct mm_weight *w, int n, struct threadpool_next *out)
 {
-    /* thread i claims chunk i when all start together: each fetches the start of its own */
-    size_t stride = (size_t)rows_per_chunk(w, n, threadpool_size(tp)) * w->row_bytes;
-    *out = (struct threadpool_next){ w->data, stride, stride < NEXT_PREFETCH_MAX ? stride : NEXT_PREFETCH_MAX };
+    struct mm_plan plan;
+    plan_chunks(w, n, threadpool_size(tp), &plan);
+    out->base = w->data;
+    out->bytes = NEXT_PREFETCH_MAX;
+    out->n_pieces = plan.n;
+    for (int k = 0; k <= plan.n; k++) out->off[k] = (size_t)plan.row_begin[k] * w->row_bytes;
 }

@@ -34,13 +34,16 @@ struct job {
     atomic_int n_chunks;         /* may be read with a stale state word: atomic */
     /* threadpool_next of this job; read by waiting threads at any time: atomic */
     atomic_uintptr_t pf_base;
-    atomic_size_t pf_stride, pf_bytes;
+    atomic_size_t pf_bytes;
+    atomic_int pf_n;
+    atomic_size_t pf_off[THREADPOOL_MAX_PIECES + 1];
 };
 
 /* How far a waiting thread got through its share of the hints of job gen. */
 struct pf_cursor {
     uint32_t gen;
-    size_t off;
+    int piece;                   /* the piece it is in */
+    size_t in, total;            /* bytes fetched of that piece, and in all */
 };
 
 struct threadpool {
@@ -82,16 +85,22 @@ static void work(struct threadpool *tp, uint64_t s, int ith)
 static int prefetch_step(struct threadpool *tp, uint64_t s, struct pf_cursor *c, int ith)
 {
     uint32_t g = (uint32_t)(s >> 32);
-    if (c->gen != g) {
-        c->gen = g;
-        c->off = 0;
-    }
+    if (c->gen != g) *c = (struct pf_cursor){ g, ith, 0, 0 };
     struct job *j = &tp->slot[g & 1];
-    if (c->off >= atomic_load_explicit(&j->pf_bytes, memory_order_relaxed)) return 0;
-    uintptr_t p = atomic_load_explicit(&j->pf_base, memory_order_relaxed) +
-                  (uintptr_t)ith * atomic_load_explicit(&j->pf_stride, memory_order_relaxed) + c->off;
+    int n = atomic_load_explicit(&j->pf_n, memory_order_relaxed);
+    if (c->piece >= n || c->piece > THREADPOOL_MAX_PIECES - 1 ||
+        c->total >= atomic_load_explicit(&j->pf_bytes, memory_order_relaxed))
+        return 0;
+    size_t begin = atomic_load_explicit(&j->pf_off[c->piece], memory_order_relaxed);
+    size_t end = atomic_load_explicit(&j->pf_off[c->piece + 1], memory_order_relaxed);
+    uintptr_t p = atomic_load_explicit(&j->pf_base, memory_order_relaxed) + begin + c->in;
     for (int k = 0; k < PF_STEP; k += 64) prefetch_l2(p + (uintptr_t)k);
-    c->off += PF_STEP;
+    c->in += PF_STEP;
+    c->total += PF_STEP;
+    if (begin + c->in >= end) {
+        c->piece += tp->n;
+        c->in = 0;
+    }
     return 1;
 }
 
@@ -105,7 +114,7 @@ static void *worker_main(void *p)
     struct worker_arg wa = *(struct worker_arg *)p;
     free(p);
     struct threadpool *tp = wa.tp;
-    struct pf_cursor cur = { 0, (size_t)-1 };          /* nothing to fetch before a job */
+    struct pf_cursor cur = { 0, THREADPOOL_MAX_PIECES, 0, 0 };   /* nothing before a job */
     for (;;) {
         int spins = 0;
         uint64_t s;
@@ -191,9 +200,15 @@ void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, in
     tp->slot[g & 1].fn = fn;
     tp->slot[g & 1].arg = arg;
     atomic_store_explicit(&tp->slot[g & 1].n_chunks, n_chunks, memory_order_relaxed);
-    atomic_store_explicit(&tp->slot[g & 1].pf_base, next ? (uintptr_t)next->base : 0, memory_order_relaxed);
-    atomic_store_explicit(&tp->slot[g & 1].pf_stride, next ? next->stride : 0, memory_order_relaxed);
-    atomic_store_explicit(&tp->slot[g & 1].pf_bytes, next && next->base ? next->bytes : 0, memory_order_relaxed);
+    struct job *j = &tp->slot[g & 1];
+    int pieces = next && next->base ? next->n_pieces : 0;
+    if (pieces > THREADPOOL_MAX_PIECES) pieces = THREADPOOL_MAX_PIECES;
+    if (pieces < 0) pieces = 0;
+    atomic_store_explicit(&j->pf_base, next ? (uintptr_t)next->base : 0, memory_order_relaxed);
+    atomic_store_explicit(&j->pf_bytes, pieces ? next->bytes : 0, memory_order_relaxed);
+    for (int k = 0; pieces && k <= pieces; k++)
+        atomic_store_explicit(&j->pf_off[k], next->off[k], memory_order_relaxed);
+    atomic_store_explicit(&j->pf_n, pieces, memory_order_relaxed);
     atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
     /* seq_cst store: a full fence before reading sleepers (pairs with the sleepers'
      * increment-then-check under the mutex) */
@@ -205,7 +220,7 @@ void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, in
     }
     work(tp, (uint64_t)g << 32, 0);
     int spins = 0;
-    struct pf_cursor cur = { g, 0 };
+    struct pf_cursor cur = { g, 0, 0, 0 };
     while (atomic_load_explicit(&tp->done, memory_order_acquire) < n_chunks) {
         if (prefetch_step(tp, (uint64_t)g << 32, &cur, 0)) continue;
         if (++spins < SPIN_ITERS) cpu_relax();

@@ -24,16 +24,20 @@ int threadpool_size(const struct threadpool *tp);
 /* Runs fn on chunks 0..n_chunks-1 (n_chunks <= 2^31 - 1) and waits for all of them. */
 void threadpool_run(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks);
 
-/* What the job after this one reads first, so a thread that has no chunk left of this job
+/* What the job after this one reads, so a thread that has no chunk left of this job
  * (waiting for the others to finish theirs, or, a worker, for the submitter's serial work)
- * fetches it into its cache instead of only spinning: thread ith takes
- * [base + ith * stride, + bytes). A memory-bound job then starts with part of its data in
- * cache; the time spent waiting turns into memory traffic that would have come anyway.
- * The addresses are hints: a prefetch never faults, so a wrong or stale one costs only the
- * bandwidth. */
+ * fetches it into its cache instead of only spinning. The next job's data is in n_pieces
+ * pieces, [base + off[k], base + off[k + 1]), one per chunk of it; thread ith takes pieces
+ * ith, ith + n, ith + 2n, ... (n threads: the chunks it claims when all keep pace), up to
+ * bytes in all. A memory-bound job then starts with part of its data in cache: time spent
+ * waiting turns into memory traffic that would have come anyway. The addresses are hints:
+ * a prefetch never faults, so a wrong or stale one costs only bandwidth. */
+#define THREADPOOL_MAX_PIECES 256
 struct threadpool_next {
     const void *base;
-    size_t stride, bytes;
+    size_t bytes;
+    int n_pieces;                         /* <= THREADPOOL_MAX_PIECES */
+    size_t off[THREADPOOL_MAX_PIECES + 1];
 };
 /* threadpool_run, with next (may be NULL) prefetched by waiting threads. */
 void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, int n_chunks,
