@@ -197,10 +197,10 @@ void threadpool_run_next(struct threadpool *tp, threadpool_fn *fn, void *arg, in
         return;
     }
     uint32_t g = ++tp->gen;
-    tp->slot[g & 1].fn = fn;
-    tp->slot[g & 1].arg = arg;
-    atomic_store_explicit(&tp->slot[g & 1].n_chunks, n_chunks, memory_order_relaxed);
     struct job *j = &tp->slot[g & 1];
+    j->fn = fn;
+    j->arg = arg;
+    atomic_store_explicit(&j->n_chunks, n_chunks, memory_order_relaxed);
     int pieces = next && next->base ? next->n_pieces : 0;
     if (pieces > THREADPOOL_MAX_PIECES) pieces = THREADPOOL_MAX_PIECES;
     if (pieces < 0) pieces = 0;
