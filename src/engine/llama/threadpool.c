@@ -88,8 +88,7 @@ static int prefetch_step(struct threadpool *tp, uint64_t s, struct pf_cursor *c,
     if (c->gen != g) *c = (struct pf_cursor){ g, ith, 0, 0 };
     struct job *j = &tp->slot[g & 1];
     int n = atomic_load_explicit(&j->pf_n, memory_order_relaxed);
-    if (c->piece >= n || c->piece > THREADPOOL_MAX_PIECES - 1 ||
-        c->total >= atomic_load_explicit(&j->pf_bytes, memory_order_relaxed))
+    if (c->piece >= n || c->total >= atomic_load_explicit(&j->pf_bytes, memory_order_relaxed))
         return 0;
     size_t begin = atomic_load_explicit(&j->pf_off[c->piece], memory_order_relaxed);
     size_t end = atomic_load_explicit(&j->pf_off[c->piece + 1], memory_order_relaxed);
