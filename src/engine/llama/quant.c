@@ -416,13 +416,24 @@ GGML_DOT(dot_f32_ggml_avx2, float, _mm256_loadu_ps,
          float sum = head; for (; i < n; i++) sum = fmaf(x[i], y[i], sum); return sum;)
 
 /* Decode streams the weights from memory once per token, and the hardware prefetchers alone
- * leave 10-15 % of the read bandwidth unused (a 1.5 GB F16 matrix in huge pages: 80-82 % of
- * the bandwidth test without, 92-96 % with): the kernels ask for the cache line PREFETCH_DISTANCE bytes
- * ahead of the one they load, one request per line. Rows of a matmul chunk are adjacent, so near a row's end this
- * fetches the next row; past the end of the tensor it fetches bytes nobody reads (a prefetch
- * never faults). 2 KB measured best on the Xeons here (512 B-4 KB within 5 %). */
-#define PREFETCH_DISTANCE 2048
-#define PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + PREFETCH_DISTANCE, _MM_HINT_T0)
+ * leave 10-20 % of the read bandwidth unused: the kernels ask for the cache line
+ * PREFETCH_DISTANCE bytes ahead of the one they load, one request per line, into L2. Rows of
+ * a matmul chunk are adjacent, so near a row's end this fetches the next rows; past the end
+ * of the tensor it fetches bytes nobody reads (a prefetch never faults). Measured on the
+ * Xeons here (one F16 row per token over 1.5 GB in huge pages, share of the read-loop
+ * bandwidth, 1 / 2 threads): no prefetch 77-81 %; 2 KB into L1 (T0, what this was until
+ * 2026-11-29) 90-94 %; 3-10 KB into L2 (T1) 97-102 %, with the power-of-two distances (4 and
+ * 8 KB) a few points under 3 and 6 KB; into L1 at 3-6 KB 90-97 %. The engine's F16 decode
+ * went from 88-92 % to 94-101 % of its bound (1B and 110M, runs alternated). Requests into
+ * L1 hold a line-fill buffer until the line arrives and so cap the lines in flight; into L2
+ * they go further ahead. -DPREFETCH_DISTANCE / -DPREFETCH_HINT rebuild with others. */
+#ifndef PREFETCH_DISTANCE
+#define PREFETCH_DISTANCE 6144
+#endif
+#ifndef PREFETCH_HINT
+#define PREFETCH_HINT _MM_HINT_T1
+#endif
+#define PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + PREFETCH_DISTANCE, PREFETCH_HINT)
 /* The same for a quantized block: one request per 64 bytes of it (Q8_0's 34-byte blocks
  * ask twice for some lines; a repeated prefetch of a line in flight costs one load slot). */
 #define PREFETCH_BLOCK(b)                                                                    \

@@ -3,8 +3,9 @@
  * with a compare-and-swap that also proves the job is still the current one. Job
  * descriptions alternate between two slots by generation parity, so a slot is rewritten only
  * two jobs later -- after every chunk of the job that used it has been claimed and finished,
- * which is when the submitter moves on. Workers spin ~50 us on the word before sleeping;
- * the submitter wakes sleepers (under the mutex, so no wake-up is lost) only when some are
+ * which is when the submitter moves on. Workers spin ~25 us on the word before sleeping
+ * (2000 pauses of ~11 ns on the Xeons here; 10x longer changed nothing in decode speed); the
+ * submitter wakes sleepers (under the mutex, so no wake-up is lost) only when some are
  * asleep. While a thread waits with prefetch hints left (threadpool_next), it issues them in
  * steps of PF_STEP bytes between looks at the state word, so it notices a new job or the
  * end of this one within a step. */
