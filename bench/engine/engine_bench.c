@@ -73,6 +73,7 @@ struct result {
     double pp[4], tg[4];       /* per opts.threads[] */
     double tg_cpu[4];          /* process CPU time / (wall time x threads) during tg: ~1 on an
                                 * idle machine (the pool spins), low when others took the CPUs */
+    int tg_runs[4];            /* decode runs made to get one with the CPUs (TG_MIN_CPU) */
     double bt[4];              /* per opts.batches[], at the largest thread count */
     double bw[4];              /* read bandwidth measured just before and just after this
                                 * model's tg (the mean), per thread count (models of
@@ -90,6 +91,15 @@ struct result {
  * over 1-2 GB), so the bound for reading W bytes a token is measured over W bytes. */
 static long bw_mb = 512;
 #define ADJACENT_BW_MB 50.0
+
+/* A decode measurement is made again, up to TG_TRIES times in all, when the benchmark got
+ * less than TG_MIN_CPU of its threads' time: another tenant of the host held a core then,
+ * and with 2 threads a descheduled thread holds up every product it has a chunk of (one such
+ * run here: 1B F16 at 46 % of its bound with 80 % CPU, 91 % with 95 % CPU minutes before).
+ * The run with the most CPU is reported, and the report says how many were made. Idle
+ * otherwise, the 2-thread runs get 94-99 % (the worker sleeps between tokens). */
+#define TG_TRIES 3
+#define TG_MIN_CPU 0.90
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -212,16 +222,26 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         if (rc == 0) r->pp[ti] = median(v, reps);
         int adjacent = bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB;
         size_t adj_bytes = (size_t)(r->weight_mb * 1e6);
-        double bw_before = adjacent ? membw_read_gbps(o->threads[ti], adj_bytes, 3) : 0;
-        /* one untimed pass over the weights again: on this VM the first pass over a large
-         * buffer after another large one (the bandwidth test) runs 25-50 % slow */
-        if (adjacent && rc == 0) rc = run_tg(c, 2, hp->n_vocab, logits, &tps);
-        double cpu0 = clock_cpu_s();
-        uint64_t w0 = clock_mono_ns();
-        for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
-        if (rc == 0) r->tg[ti] = median(v, reps);
-        r->tg_cpu[ti] = (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / o->threads[ti];
-        if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], adj_bytes, 3)) / 2;
+        for (int run = 0; run < TG_TRIES && rc == 0; run++) {
+            double bw_before = adjacent ? membw_read_gbps(o->threads[ti], adj_bytes, 3) : 0;
+            /* one untimed pass over the weights again: on this VM the first pass over a large
+             * buffer after another large one (the bandwidth test) runs 25-50 % slow */
+            if (adjacent) rc = run_tg(c, 2, hp->n_vocab, logits, &tps);
+            double cpu0 = clock_cpu_s();
+            uint64_t w0 = clock_mono_ns();
+            for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
+            if (rc < 0) break;
+            double cpu = (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / o->threads[ti];
+            r->tg_runs[ti] = run + 1;
+            if (run == 0 || cpu > r->tg_cpu[ti]) {
+                r->tg[ti] = median(v, reps);
+                r->tg_cpu[ti] = cpu;
+                if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], adj_bytes, 3)) / 2;
+            }
+            if (cpu >= TG_MIN_CPU || run + 1 == TG_TRIES) break;
+            fprintf(stderr, "bench: %s: tg at %d threads got %.0f %% of the CPUs; measuring again\n",
+                    r->label, o->threads[ti], 100 * cpu);
+        }
         if (ti == o->n_threads - 1) {      /* batched decode at the largest thread count */
             for (int bi = 0; bi < o->n_batches && rc == 0; bi++) {
                 for (int k = 0; k < reps && rc == 0; k++)
@@ -272,7 +292,10 @@ static const char usage[] =
     "  --big-mb MB        default 300 (the 1B-class models)\n"
     "  --bandwidth-mb MB  buffer for the bandwidth test at the start (default 512; 0 = no bandwidth\n"
     "                     tests; models of 50 MB and more are measured over their own weight bytes)\n"
-    "LABEL picks the llama.cpp figures to print alongside (e.g. '1B Q4_K_M', 'tiny-random-llama-d256-q8_0').";
+    "LABEL picks the llama.cpp figures to print alongside (e.g. '1B Q4_K_M', 'tiny-random-llama-d256-q8_0').\n"
+    "A decode run that got under 90 % of the CPUs (a busy host) is measured again, up to 3 times.\n"
+    "Exit status: 0, 1 when a model failed (its row says why; the others are still measured),\n"
+    "2 for bad options.";
 
 int main(int argc, char **argv)
 {
@@ -361,8 +384,10 @@ int main(int argc, char **argv)
             fmt(f, sizeof(f), bound);
             char at[32] = "";
             if (r->bw[ti] > 0) snprintf(at, sizeof(at), ", %.1f GB/s", r->bw[ti]);
-            printf(" %s [%s] | %s [%s] | %s (%.0f%%%s) | %.0f%% |", a, b, c, d, f,
-                   bound > 0 ? 100 * r->tg[ti] / bound : 0, at, 100 * r->tg_cpu[ti]);
+            char runs[32] = "";
+            if (r->tg_runs[ti] > 1) snprintf(runs, sizeof(runs), " (best of %d runs)", r->tg_runs[ti]);
+            printf(" %s [%s] | %s [%s] | %s (%.0f%%%s) | %.0f%%%s |", a, b, c, d, f,
+                   bound > 0 ? 100 * r->tg[ti] / bound : 0, at, 100 * r->tg_cpu[ti], runs);
         }
         printf(" %d/%d | %.2f |\n", r->pp_n, r->tg_n, r->load_s);
     }
@@ -376,7 +401,9 @@ int main(int argc, char **argv)
            "(LLMQ_WEIGHTS=auto; the weights were held in: %s).\n",
            n_models > 0 && res[0].weights_where ? res[0].weights_where : "?");
     printf("'cpu' = CPU time the benchmark got during tg / (wall time x threads): near 100%% on an idle\n"
-           "machine; lower means other processes held the cores and the row's figures are low.\n\n");
+           "machine; lower means other processes held the cores and the row's figures are low. Under\n"
+           "%.0f%% the decode run is made again (up to %d in all) and the one with the most CPU is shown\n"
+           "('best of N runs').\n\n", 100 * TG_MIN_CPU, TG_TRIES);
 
     printf("## Batched decode, %d threads: total decode tokens/s with B sequences (llama.cpp in brackets)\n\n",
            o.threads[o.n_threads - 1]);
@@ -399,8 +426,10 @@ int main(int argc, char **argv)
         printf(" %d |\n", r->bt_n);
     }
     printf("\nEach sequence first gets a %d-token prompt (not timed).\n", o.bt_prompt);
+    int failed = 0;
+    for (int mi = 0; mi < n_models; mi++) failed += res[mi].err[0] != 0;
     free(res);
-    return 0;
+    return failed ? 1 : 0;              /* the others' rows are printed all the same */
 bad:
     fprintf(stderr, "%s\n", usage);
     return 2;
