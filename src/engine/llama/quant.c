@@ -424,7 +424,7 @@ GGML_DOT(dot_f32_ggml_avx2, float, _mm256_loadu_ps,
  * bandwidth, 1 / 2 threads): no prefetch 77-81 %; 2 KB into L1 (T0, what this was until
  * 2026-11-29) 90-94 %; 3-10 KB into L2 (T1) 97-102 %, with the power-of-two distances (4 and
  * 8 KB) a few points under 3 and 6 KB; into L1 at 3-6 KB 90-97 %. The engine's F16 decode
- * went from 88-92 % to 94-101 % of its bound (1B and 110M, runs alternated). Requests into
+ * went from 79-92 % to 89-102 % of its bound (1B and 110M, 1 and 2 threads). Requests into
  * L1 hold a line-fill buffer until the line arrives and so cap the lines in flight; into L2
  * they go further ahead. -DPREFETCH_DISTANCE / -DPREFETCH_HINT rebuild with others. */
 #ifndef PREFETCH_DISTANCE
