@@ -64,22 +64,25 @@ struct opts {
     double big_mb;
 };
 
+/* A decode figure and the run it came from: the best of up to RUN_TRIES (keep_best). */
+struct measured {
+    double value;              /* tokens/s, median of the run's repetitions */
+    double cpu;                /* process CPU time / (wall time x threads) during the run: ~1
+                                * on an idle machine, low when others took the CPUs */
+    double bw;                 /* read GB/s measured just before and just after the run (the
+                                * mean), over the model's weight bytes; 0 when not measured */
+    int runs;                  /* runs made */
+};
+
 struct result {
     char label[128];
     char err[300];
     char type[16];
     double weight_mb;
     int pp_n, tg_n, bt_n;
-    double pp[4], tg[4];       /* per opts.threads[] */
-    double tg_cpu[4];          /* process CPU time / (wall time x threads) during tg: ~1 on an
-                                * idle machine (the pool spins), low when others took the CPUs */
-    int tg_runs[4];            /* decode runs made to get one with the CPUs (MIN_CPU_SHARE) */
-    double bt[4];              /* per opts.batches[], at the largest thread count */
-    double bt_cpu[4];          /* as tg_cpu, for each batched run */
-    int bt_runs[4];
-    double bw[4];              /* read bandwidth measured just before and just after this
-                                * model's tg (the mean), per thread count (models of
-                                * ADJACENT_BW_MB and more), else 0 */
+    double pp[4];              /* per opts.threads[] */
+    struct measured tg[4];     /* per opts.threads[]; .bw for models of ADJACENT_BW_MB and more */
+    struct measured bt[4];     /* per opts.batches[], at the largest thread count */
     double load_s;
     const char *weights_where; /* llama_model_weights_where: "huge pages", "mmap", ... */
 };
@@ -107,6 +110,17 @@ static long bw_mb = 512;
 static double cpu_share(double cpu0, uint64_t w0, int threads)
 {
     return (clock_cpu_s() - cpu0) / ((double)(clock_mono_ns() - w0) / 1e9) / threads;
+}
+
+/* Takes one run's figures into m, keeping whichever run had the most CPU. Returns 1 when
+ * another run is wanted: this one got under MIN_CPU_SHARE and tries are left. */
+static int keep_best(struct measured *m, double value, double cpu, double bw, const char *label,
+                     const char *what)
+{
+    if (++m->runs == 1 || cpu > m->cpu) *m = (struct measured){ value, cpu, bw, m->runs };
+    if (cpu >= MIN_CPU_SHARE || m->runs == RUN_TRIES) return 0;
+    fprintf(stderr, "bench: %s: %s got %.0f %% of the CPUs; measuring again\n", label, what, 100 * cpu);
+    return 1;
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -230,7 +244,9 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
         if (rc == 0) r->pp[ti] = median(v, reps);
         int adjacent = bw_mb > 0 && r->weight_mb >= ADJACENT_BW_MB;
         size_t adj_bytes = (size_t)(r->weight_mb * 1e6);
-        for (int run = 0; run < RUN_TRIES && rc == 0; run++) {
+        char what[32];
+        snprintf(what, sizeof(what), "tg at %d threads", o->threads[ti]);
+        for (int again = 1; again && rc == 0;) {
             double bw_before = adjacent ? membw_read_gbps(o->threads[ti], adj_bytes, 3) : 0;
             /* one untimed pass over the weights again: on this VM the first pass over a large
              * buffer after another large one (the bandwidth test) runs 25-50 % slow */
@@ -240,33 +256,20 @@ static void bench_model(const char *path, struct result *r, const struct opts *o
             for (int k = 0; k < reps && rc == 0; k++) rc = run_tg(c, r->tg_n, hp->n_vocab, logits, &v[k]);
             if (rc < 0) break;
             double cpu = cpu_share(cpu0, w0, o->threads[ti]);
-            r->tg_runs[ti] = run + 1;
-            if (run == 0 || cpu > r->tg_cpu[ti]) {
-                r->tg[ti] = median(v, reps);
-                r->tg_cpu[ti] = cpu;
-                if (adjacent) r->bw[ti] = (bw_before + membw_read_gbps(o->threads[ti], adj_bytes, 3)) / 2;
-            }
-            if (cpu >= MIN_CPU_SHARE || run + 1 == RUN_TRIES) break;
-            fprintf(stderr, "bench: %s: tg at %d threads got %.0f %% of the CPUs; measuring again\n",
-                    r->label, o->threads[ti], 100 * cpu);
+            double bw = adjacent ? (bw_before + membw_read_gbps(o->threads[ti], adj_bytes, 3)) / 2 : 0;
+            again = keep_best(&r->tg[ti], median(v, reps), cpu, bw, r->label, what);
         }
         if (ti == o->n_threads - 1) {      /* batched decode at the largest thread count */
             for (int bi = 0; bi < o->n_batches && rc == 0; bi++) {
-                for (int run = 0; run < RUN_TRIES && rc == 0; run++) {
+                snprintf(what, sizeof(what), "B=%d", o->batches[bi]);
+                for (int again = 1; again && rc == 0;) {
                     double cpu0 = clock_cpu_s();
                     uint64_t w0 = clock_mono_ns();
                     for (int k = 0; k < reps && rc == 0; k++)
                         rc = run_bt(c, o->batches[bi], o->bt_prompt, r->bt_n, hp->n_vocab, logits, &v[k]);
                     if (rc < 0) break;
-                    double cpu = cpu_share(cpu0, w0, o->threads[ti]);
-                    r->bt_runs[bi] = run + 1;
-                    if (run == 0 || cpu > r->bt_cpu[bi]) {
-                        r->bt[bi] = median(v, reps);
-                        r->bt_cpu[bi] = cpu;
-                    }
-                    if (cpu >= MIN_CPU_SHARE || run + 1 == RUN_TRIES) break;
-                    fprintf(stderr, "bench: %s: B=%d got %.0f %% of the CPUs; measuring again\n",
-                            r->label, o->batches[bi], 100 * cpu);
+                    again = keep_best(&r->bt[bi], median(v, reps), cpu_share(cpu0, w0, o->threads[ti]), 0,
+                                      r->label, what);
                 }
             }
         }
@@ -399,17 +402,17 @@ int main(int argc, char **argv)
             int k = o.threads[ti] - 1;  /* reference columns exist for 1 and 2 threads */
             fmt(a, sizeof(a), r->pp[ti]);
             fmt(b, sizeof(b), rf && k < 2 ? rf->pp[k] : 0);
-            fmt(c, sizeof(c), r->tg[ti]);
+            fmt(c, sizeof(c), r->tg[ti].value);
             fmt(d, sizeof(d), rf && k < 2 ? rf->tg[k] : 0);
-            double rbw = r->bw[ti] > 0 ? r->bw[ti] : bw[ti];
+            double rbw = r->tg[ti].bw > 0 ? r->tg[ti].bw : bw[ti];
             double bound = rbw > 0 && r->weight_mb > 0 ? rbw * 1e3 / r->weight_mb : 0;
             fmt(f, sizeof(f), bound);
             char at[32] = "";
-            if (r->bw[ti] > 0) snprintf(at, sizeof(at), ", %.1f GB/s", r->bw[ti]);
+            if (r->tg[ti].bw > 0) snprintf(at, sizeof(at), ", %.1f GB/s", r->tg[ti].bw);
             char runs[32] = "";
-            if (r->tg_runs[ti] > 1) snprintf(runs, sizeof(runs), " (best of %d runs)", r->tg_runs[ti]);
+            if (r->tg[ti].runs > 1) snprintf(runs, sizeof(runs), " (best of %d runs)", r->tg[ti].runs);
             printf(" %s [%s] | %s [%s] | %s (%.0f%%%s) | %.0f%%%s |", a, b, c, d, f,
-                   bound > 0 ? 100 * r->tg[ti] / bound : 0, at, 100 * r->tg_cpu[ti], runs);
+                   bound > 0 ? 100 * r->tg[ti].value / bound : 0, at, 100 * r->tg[ti].cpu, runs);
         }
         printf(" %d/%d | %.2f |\n", r->pp_n, r->tg_n, r->load_s);
     }
@@ -441,10 +444,10 @@ int main(int argc, char **argv)
         printf("| %s |", r->label);
         for (int bi = 0; bi < o.n_batches; bi++) {
             int k = o.batches[bi] == 1 ? 0 : o.batches[bi] == 4 ? 1 : o.batches[bi] == 16 ? 2 : -1;
-            fmt(a, sizeof(a), r->bt[bi]);
+            fmt(a, sizeof(a), r->bt[bi].value);
             fmt(b, sizeof(b), rf && k >= 0 && o.threads[o.n_threads - 1] == 2 ? rf->bt[k] : 0);
             char runs[32] = "";
-            if (r->bt_runs[bi] > 1) snprintf(runs, sizeof(runs), " (best of %d runs)", r->bt_runs[bi]);
+            if (r->bt[bi].runs > 1) snprintf(runs, sizeof(runs), " (best of %d runs)", r->bt[bi].runs);
             printf(" %s [%s]%s |", a, b, runs);
         }
         printf(" %d |\n", r->bt_n);
