@@ -1,7 +1,8 @@
 /* harness.h -- starting and stopping a real `llmq up` from a test, plus the small process and
- * HTTP helpers the end-to-end, chaos and `llmq up` integration tests share. Header-only (static
- * functions) so each test stays one executable. Every wait is bounded; a test that dies takes
- * its `llmq up` with it (PR_SET_PDEATHSIG), and `llmq up` takes its children. */
+ * HTTP helpers the end-to-end, chaos, `llmq up` integration and engine command tests share.
+ * Header-only (static functions) so each test stays one executable. Every wait is bounded; a
+ * test that dies takes its `llmq up` with it (PR_SET_PDEATHSIG), and `llmq up` takes its
+ * children. */
 #ifndef LLMQ_TEST_HARNESS_H
 #define LLMQ_TEST_HARNESS_H
 

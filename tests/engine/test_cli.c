@@ -5,41 +5,30 @@
 #include "test.h"
 
 #include <jansson.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "e2e/harness.h"
 #include "tiny_model.h"
 
 static char llmq[4096];
-
-/* Runs cmd, captures stdout into out (cap bytes); returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void test_generate(const char *model)
 {
     static char out[1 << 16], out2[1 << 16], cmd[8192];
     snprintf(cmd, sizeof(cmd), "%s generate --model %s -p 'the cat sat' -n 12 --threads 1 2>/dev/null",
              llmq, model);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 0);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     snprintf(cmd, sizeof(cmd), "%s generate --model %s -p 'the cat sat' -n 12 --threads 3 2>&1 >/dev/null",
              llmq, model);
-    CHECK_EQ(run(cmd, out2, sizeof(out2)), 0);
+    CHECK_EQ(h_run(cmd, out2, sizeof(out2)), 0);
     CHECK(strstr(out2, "prompt: ") && strstr(out2, "tok/s") && strstr(out2, "decode: 11 tokens"));
     snprintf(cmd, sizeof(cmd), "%s generate --model %s -p 'the cat sat' -n 12 --threads 3 2>/dev/null",
              llmq, model);
-    CHECK_EQ(run(cmd, out2, sizeof(out2)), 0);
+    CHECK_EQ(h_run(cmd, out2, sizeof(out2)), 0);
     CHECK(!strcmp(out, out2));                     /* greedy: same text whatever the threads */
     snprintf(cmd, sizeof(cmd), "%s generate --model %s -p 'the cat sat' -n 12 --json 2>/dev/null",
              llmq, model);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 0);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     int prompt_lines = 0, gen_lines = 0, summary = 0, bad = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         json_error_t je;
@@ -71,17 +60,17 @@ static void test_generate(const char *model)
     CHECK_EQ(summary, 1);
     /* errors */
     snprintf(cmd, sizeof(cmd), "%s generate --model /nonexistent.gguf -p x 2>&1", llmq);
-    CHECK(run(cmd, out, sizeof(out)) != 0);
+    CHECK(h_run(cmd, out, sizeof(out)) != 0);
     CHECK(strstr(out, "/nonexistent.gguf") != NULL);
     snprintf(cmd, sizeof(cmd), "%s generate --model %s --bogus 2>&1", llmq, model);
-    CHECK(run(cmd, out, sizeof(out)) != 0);
+    CHECK(h_run(cmd, out, sizeof(out)) != 0);
 }
 
 static double perplexity(const char *model, const char *text)
 {
     static char out[1 << 16], cmd[8192];
     snprintf(cmd, sizeof(cmd), "%s perplexity --model %s -f %s --ctx 64 --threads 2 2>/dev/null", llmq, model, text);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 0);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     char *p = strstr(out, "perplexity: ");
     CHECK(p != NULL);
     return p ? atof(p + 12) : 0;

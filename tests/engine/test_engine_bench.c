@@ -5,23 +5,13 @@
  * there and positive is checked -- how fast is what the benchmarks report, not a test. */
 #include "test.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "e2e/harness.h"
 #include "tiny_model.h"
 
 static char bench[4096], kbench[4096];
 static const char *model_path;
-
-static int run(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The cells of the first table row that starts with "| label |" at or after from, split
  * at '|' (cells[0] = label); returns the count, 0 when there is no such row. */
@@ -52,7 +42,7 @@ static void test_engine_bench(void)
     snprintf(cmd, sizeof(cmd),
              "%s --threads 1,2 --batches 1,4 --pp 8 --tg 8 --bt-steps 4 --reps 1 --bandwidth-mb 16 "
              "%s=tiny 2>/dev/null", bench, model_path);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 0);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     CHECK(strstr(out, "## Memory read bandwidth") != NULL);
     char c[32][64];
     /* bandwidth rows: | threads | GB/s | */
@@ -93,23 +83,23 @@ static void test_engine_bench_errors(void)
     snprintf(cmd, sizeof(cmd),
              "%s --threads 1 --batches 1 --pp 4 --tg 4 --bt-steps 2 --reps 1 --bandwidth-mb 0 "
              "/nonexistent.gguf=gone %s=tiny 2>/dev/null", bench, model_path);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 1);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 1);
     CHECK(strstr(out, "| gone | | | load: /nonexistent.gguf") != NULL);
     char c[32][64];
     const char *gen = strstr(out, "## Prompt and generation");
     CHECK(gen && row_cells(gen, "tiny", c, 32) == 3 + 4 + 2 && atof(c[4]) > 0);
     snprintf(cmd, sizeof(cmd), "%s --bogus 2>&1", bench);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 2);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
     CHECK(strstr(out, "usage: llmq-engine-bench") != NULL);
     snprintf(cmd, sizeof(cmd), "%s --threads 0 %s 2>&1", bench, model_path);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 2);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 2);
 }
 
 static void test_kernel_bench(void)
 {
     static char out[1 << 16], cmd[8192];
     snprintf(cmd, sizeof(cmd), "%s 256 2>/dev/null", kbench);
-    CHECK_EQ(run(cmd, out, sizeof(out)), 0);
+    CHECK_EQ(h_run(cmd, out, sizeof(out)), 0);
     CHECK(strstr(out, "read bandwidth") != NULL);
     char c[32][64];
     /* | type | act | L2-hot | streamed | x4 | x16 | x16 tile | x16 tile streamed | values/ns | */
